@@ -1,0 +1,3 @@
+"""Tollgate broker: pre-flight decisions, policy lifecycle and the signed audit log."""
+
+__version__ = "0.1.0"

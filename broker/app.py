@@ -1,0 +1,46 @@
+"""The FastAPI application: thin routers over services built by :mod:`broker.runtime`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from broker import __version__
+from broker.config import Settings
+from broker.http import health
+from broker.http.errors import install_error_handlers
+from broker.http.middleware import RequestContextMiddleware
+from broker.logging import configure_logging
+from broker.runtime import Runtime
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    configure_logging(settings.log_level)
+    runtime = Runtime(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime.start(app.state)
+        try:
+            yield
+        finally:
+            runtime.stop()
+
+    app = FastAPI(
+        title="Tollgate",
+        version=__version__,
+        description=(
+            "Compliance and geo-access policy broker for AI model routing: pre-flight decisions "
+            "for gateways, policy lifecycle for compliance officers, a signed audit log for auditors."
+        ),
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.include_router(health.router)
+    for router in runtime.routers():
+        app.include_router(router)
+    return app

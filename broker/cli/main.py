@@ -1,0 +1,58 @@
+"""``tollgate``: serve the broker, mint dev tokens, manage the registry, policies and audit log."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from broker.cli import token
+
+app = typer.Typer(
+    name="tollgate",
+    help="Tollgate: compliance and geo-access policy broker for AI model routing.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(token.app, name="token")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="bind address (TOLLGATE_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port (TOLLGATE_PORT)")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="keys, database, audit log (TOLLGATE_DATA_DIR)")] = None,
+    demo: Annotated[bool, typer.Option("--demo/--no-demo", help="load the labelled demo tenants")] = False,
+) -> None:
+    """Start the broker (uvicorn) on its embedded defaults."""
+    import uvicorn
+
+    from broker.app import create_app
+    from broker.config import Settings
+
+    overrides: dict[str, object] = {}
+    if host is not None:
+        overrides["host"] = host
+    if port is not None:
+        overrides["port"] = port
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    if demo:
+        overrides["include_demo"] = True
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=False,
+    )
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""Broker configuration: ``TOLLGATE_*`` environment variables and an optional settings file.
+
+Precedence (highest first): explicit keyword arguments, environment variables, the file named by
+``TOLLGATE_CONFIG`` (TOML or JSON), then the defaults below — which are the embedded quick-start
+set-up: SQLite under ``./data``, the shipped catalog, the in-process Rego engine, development keys
+generated on first start.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+
+class _FileSource(PydanticBaseSettingsSource):
+    """Reads the file named by ``TOLLGATE_CONFIG`` (``.toml`` or ``.json``), if any."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data().get(field_name), field_name, False
+
+    def _data(self) -> dict[str, Any]:
+        name = os.environ.get("TOLLGATE_CONFIG")
+        if not name:
+            return {}
+        path = Path(name)
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise ValueError(f"TOLLGATE_CONFIG={name}: cannot read: {exc.strerror}") from exc
+        try:
+            data = tomllib.loads(raw.decode()) if path.suffix == ".toml" else json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ValueError(f"TOLLGATE_CONFIG={name}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ValueError(f"TOLLGATE_CONFIG={name}: top level must be a table/object")
+        return data
+
+    def __call__(self) -> dict[str, Any]:
+        return {k: v for k, v in self._data().items() if k in self.settings_cls.model_fields}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TOLLGATE_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("data"), description="keys, SQLite file and audit log live here")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default sqlite:///<data_dir>/tollgate.db"
+    )
+    engine: Literal["regorus", "regopy", "opa"] = "regorus"
+    opa_url: str = "http://127.0.0.1:8181"
+    include_demo: bool = Field(default=False, description="load the labelled demo tenants/deployments")
+
+    # Authentication
+    jwt_issuer: str = "tollgate-dev"
+    jwt_audience: str = "tollgate"
+    jwt_leeway_s: int = Field(default=30, ge=0, le=300)
+    jwks_file: Path | None = Field(default=None, description="verification keys; default the dev JWKS")
+    jwks_url: str | None = None
+    jwks_refresh_s: int = Field(default=60, ge=1)
+    hs256_secret: str | None = Field(default=None, description="enables HS256; min 32 bytes")
+
+    # Audit log
+    audit_checkpoint_interval_s: float = 1.0
+    audit_checkpoint_every: int = 1000
+    audit_idle_resign_s: float = 60.0
+    log_origin: str = "tollgate.dev/log"
+
+    # Serving
+    host: str = "127.0.0.1"
+    port: int = 8750
+    log_level: str = "info"
+    max_body_bytes: int = 1_048_576
+    decision_cache_size: int = 100_000
+
+    @field_validator("hs256_secret")
+    @classmethod
+    def _secret_long_enough(cls, value: str | None) -> str | None:
+        # RFC 7518 §3.2: an HS256 key must be at least as long as the hash output.
+        if value is not None and len(value.encode()) < 32:
+            raise ValueError("TOLLGATE_HS256_SECRET must be at least 32 bytes")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _FileSource(settings_cls))
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'tollgate.db').resolve()}"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    @property
+    def audit_dir(self) -> Path:
+        return self.data_dir / "audit"

@@ -1,0 +1,1 @@
+"""Tollgate model registry: sourced facts about jurisdictions, regions, scopes, providers, models."""
