@@ -190,6 +190,7 @@ class Provider(_Frozen):
     entity_list: SourcedFlag | None = Field(default=None, description="BIS Entity List listing")
     entity_list_since: date | None = None
     customer_restrictions: tuple[CustomerRestriction, ...] = ()
+    demo: bool = Field(default=False, description="a demo provider, not a sourced fact")
 
 
 class CustomerRestriction(_Frozen):
