@@ -1,0 +1,1 @@
+"""Alembic revision files of the ``registry`` branch (and any feature that chains onto it)."""
