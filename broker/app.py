@@ -23,11 +23,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime.start(app.state)
+        await runtime.start(app.state)
         try:
             yield
         finally:
-            runtime.stop()
+            await runtime.stop()
 
     app = FastAPI(
         title="Tollgate",
@@ -38,6 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ),
         lifespan=lifespan,
     )
+    app.state.runtime = runtime
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     app.include_router(health.router)

@@ -74,6 +74,7 @@ class Settings(BaseSettings):
     # Serving
     host: str = "127.0.0.1"
     port: int = 8750
+    grpc_port: int | None = Field(default=None, description="Envoy ext_authz gRPC port; off when unset")
     log_level: str = "info"
     max_body_bytes: int = 1_048_576
     decision_cache_size: int = 100_000

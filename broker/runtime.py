@@ -1,20 +1,44 @@
 """Composition root: builds every service from :class:`Settings` and wires them together.
 
 This is the only module that knows every feature; features know only their own dependencies.
+Start-up order matters and is fail-closed: the audit log must be writable before any decision
+can be made, and the policy snapshot must load and pass its probe before ``/readyz`` says ready.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 import structlog
 from fastapi import APIRouter
 
+from broker.audit import api as audit_api
+from broker.audit.keys import load_or_create_log_key
+from broker.audit.log import AuditLog
+from broker.audit.records import admin_record
 from broker.config import Settings
+from broker.decisions import api as decisions_api
+from broker.decisions.service import DecisionService
+from broker.decisions.snapshot import SnapshotInputs, SnapshotManager, inputs_from_registry
+from broker.engine.factory import create_engine
+from broker.engine.interface import PolicyBundle, PolicyEngine
+from broker.fleet import api as fleet_api
+from broker.fleet.config import FleetConfig
+from broker.fleet.notify import ActivationNotifier
+from broker.fleet.service import FleetService
+from broker.gateways import envoy_http, litellm_api, opa_compat
+from broker.gateways.envoy_grpc import GrpcServer, TollgateAuthorization
 from broker.http.health import ReadinessCheck
+from broker.policy.pack import read_pack
+from broker.registry import api as registry_api
+from broker.registry.service import RegistryService
 from broker.security.jwks import KeySet
 from broker.security.keys import ensure_dev_token_key
 from broker.security.tokens import TokenVerifier
+from broker.storage.factory import create_store
+from broker.storage.interface import RegistryStore
 
 log = structlog.get_logger(__name__)
 
@@ -23,9 +47,31 @@ class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.readiness: dict[str, ReadinessCheck] = {}
+        self.store: RegistryStore | None = None
+        self.registry: RegistryService | None = None
+        self.audit: AuditLog | None = None
+        self.snapshots: SnapshotManager | None = None
+        self.decisions: DecisionService | None = None
+        self.fleet: FleetService | None = None
+        self.notifier = ActivationNotifier()
+        self.grpc: GrpcServer | None = None
+        self.policy_modules: dict[str, str] = {}
+        self.policy_revision = ""
+        self.policy_data: dict[str, Any] = {}
 
-    def routers(self) -> list[APIRouter]:
-        return []
+    @staticmethod
+    def routers() -> list[APIRouter]:
+        return [
+            decisions_api.router,
+            registry_api.router,
+            audit_api.router,
+            fleet_api.router,
+            envoy_http.router,
+            opa_compat.router,
+            litellm_api.router,
+        ]
+
+    # --- pieces -------------------------------------------------------------------------------
 
     def build_verifier(self) -> TokenVerifier:
         s = self.settings
@@ -42,12 +88,121 @@ class Runtime:
             hs256_secret=s.hs256_secret,
         )
 
-    def start(self, state: Any) -> None:
-        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-        state.settings = self.settings
+    def engine_factory(self) -> PolicyEngine:
+        s = self.settings
+        if s.engine == "opa":
+            return create_engine("opa", url=s.opa_url)
+        return create_engine(s.engine)
+
+    def snapshot_inputs(self) -> SnapshotInputs:
+        """The live registry head compiled for the active policy version."""
+        assert self.registry is not None
+        info, reg = self.registry.current()
+        inputs = inputs_from_registry(reg, info.number if info else 0, self.policy_modules, self.policy_revision)
+        if not self.policy_data:
+            return inputs
+        # Policy-owned data sits beside the registry under data.tollgate (never over it).
+        data = dict(inputs.data)
+        tollgate = dict(data.get("tollgate", {}))
+        for key, value in self.policy_data.items():
+            if key != "registry":
+                tollgate[key] = value
+        data["tollgate"] = tollgate
+        return SnapshotInputs(inputs.modules, data, inputs.policy_revision, inputs.registry_revision)
+
+    def active_bundle(self) -> PolicyBundle:
+        assert self.snapshots is not None
+        bundle = self.snapshots.current.engine.bundle
+        if bundle is None:
+            raise RuntimeError("the live engine has no bundle")
+        return bundle
+
+    def audit_registry(self, record: dict[str, Any]) -> None:
+        self.audit_admin(record)
+
+    def audit_admin(self, record: Mapping[str, Any]) -> int:
+        """Adapter for features that report administrative changes as plain dicts."""
+        assert self.audit is not None
+        rec = dict(record)
+        action = str(rec.pop("action"))
+        actor = str(rec.pop("actor", "system"))
+        subject = str(rec.pop("subject", rec.get("revision", rec.get("version", ""))))
+        return self.audit.append(admin_record(action=action, actor=actor, subject=subject, details=rec))
+
+    # --- life cycle ---------------------------------------------------------------------------
+
+    async def start(self, state: Any) -> None:
+        s = self.settings
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        state.settings = s
         state.token_verifier = self.build_verifier()
         state.readiness_checks = self.readiness
-        log.info("broker.started", data_dir=str(self.settings.data_dir))
 
-    def stop(self) -> None:
+        self.audit = AuditLog(
+            s.audit_dir,
+            load_or_create_log_key(s.keys_dir),
+            s.log_origin,
+            checkpoint_interval_s=s.audit_checkpoint_interval_s,
+            checkpoint_every=s.audit_checkpoint_every,
+            idle_resign_s=s.audit_idle_resign_s,
+        )
+        self.audit.start()
+        state.audit_log = self.audit
+        self.readiness["audit_log"] = self._audit_ready
+
+        self.store = create_store(s.resolved_database_url)
+        self.registry = RegistryService(self.store, audit=self.audit_registry)
+        result = self.registry.bootstrap_shipped(s.include_demo)
+        log.info("registry.bootstrapped", revision=result.revision.number if result.revision else None)
+        state.registry_service = self.registry
+        self.readiness["store"] = self.registry.readiness
+
+        pack = read_pack()
+        self.policy_modules, self.policy_revision = dict(pack.policies), pack.revision
+        self.snapshots = SnapshotManager(self.engine_factory, source=self.snapshot_inputs,
+                                         cache_size=s.decision_cache_size)
+        self.snapshots.serve_on(asyncio.get_running_loop())
+        self.snapshots.refresh()
+        self.snapshots.subscribe(lambda _snap: self.notifier.notify())
+        self.registry.on_commit(self.snapshots.request_refresh)
+        self.readiness["policy"] = self._policy_ready
+        self.decisions = DecisionService(self.snapshots, self.audit)
+        state.decision_service = self.decisions
+        state.snapshot_manager = self.snapshots
+
+        self.fleet = FleetService.open(s.data_dir, FleetConfig())
+        state.fleet = self.fleet
+        state.bundle_source = self.active_bundle
+        state.bundle_notifier = self.notifier
+
+        if s.grpc_port is not None:
+            self.grpc = GrpcServer(
+                TollgateAuthorization(self.decisions, state.token_verifier), f"{s.host}:{s.grpc_port}"
+            )
+            await self.grpc.start()
+        log.info("broker.started", data_dir=str(s.data_dir), engine=s.engine,
+                 policy_revision=self.policy_revision)
+
+    async def stop(self) -> None:
+        if self.grpc is not None:
+            await self.grpc.stop()
+        if self.snapshots is not None:
+            self.snapshots.close()
+        if self.audit is not None:
+            self.audit.close()
+        if self.store is not None:
+            self.store.close()
         log.info("broker.stopped")
+
+    def _audit_ready(self) -> tuple[bool, str]:
+        assert self.audit is not None
+        health = self.audit.health()
+        # "degraded" (stale checkpoint, witness down) still accepts durable appends.
+        return health.get("status") in {"ok", "degraded"}, str(health.get("status"))
+
+    def _policy_ready(self) -> tuple[bool, str]:
+        assert self.snapshots is not None
+        if not self.snapshots.ready:
+            return False, f"no policy loaded: {self.snapshots.last_error}"
+        snap = self.snapshots.current
+        return True, f"policy {snap.policy_revision} on registry revision {snap.registry_revision}"

@@ -7,7 +7,10 @@ from typing import Annotated
 
 import typer
 
-from broker.cli import token
+from broker.audit.cli import app as audit_app
+from broker.cli import engine, token
+from broker.policy.cli import app as policy_app
+from broker.registry.cli import app as registry_app
 
 app = typer.Typer(
     name="tollgate",
@@ -16,6 +19,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(token.app, name="token")
+app.add_typer(registry_app, name="registry")
+app.add_typer(policy_app, name="policy")
+app.add_typer(audit_app, name="audit")
+app.add_typer(engine.app, name="engine")
 
 
 @app.command()

@@ -1,0 +1,84 @@
+"""SQLite search index: decision id -> leaf index, and tenant/model/time lookups.
+
+Derived data only: it can be deleted at any time and is rebuilt from the log's entries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from broker.audit.records import IndexFields
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS entries (
+  idx INTEGER PRIMARY KEY, kind TEXT NOT NULL, time REAL NOT NULL,
+  decision_id TEXT, tenant TEXT, model TEXT);
+CREATE INDEX IF NOT EXISTS entries_decision ON entries(decision_id);
+CREATE INDEX IF NOT EXISTS entries_tenant_time ON entries(tenant, time);
+CREATE INDEX IF NOT EXISTS entries_model_time ON entries(model, time);
+CREATE INDEX IF NOT EXISTS entries_time ON entries(time);
+"""
+
+
+class SearchIndex:
+    """One writer (the integrator) and any number of readers, each on its own connection."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        with self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(_SCHEMA)
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=30)
+        try:
+            with db:
+                yield db
+        finally:
+            db.close()
+
+    def size(self) -> int:
+        """One past the highest indexed leaf (entries are indexed in order)."""
+        with self._connect() as db:
+            row = db.execute("SELECT MAX(idx) FROM entries").fetchone()
+        return 0 if row[0] is None else int(row[0]) + 1
+
+    def add(self, first: int, fields: Sequence[IndexFields]) -> None:
+        rows = [(first + i, f.kind, f.time, f.decision_id, f.tenant, f.model)
+                for i, f in enumerate(fields)]
+        with self._connect() as db:
+            db.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+    def lookup_decision(self, decision_id: str) -> int | None:
+        with self._connect() as db:
+            row = db.execute("SELECT MIN(idx) FROM entries WHERE decision_id = ?",
+                             (decision_id,)).fetchone()
+        return None if row[0] is None else int(row[0])
+
+    def search(self, *, decision_id: str | None = None, tenant: str | None = None,
+               model: str | None = None, since: float | None = None,
+               until: float | None = None, tenants: frozenset[str] | None = None,
+               after: int = -1, limit: int = 100) -> list[int]:
+        """Leaf indexes matching every given filter, ascending, starting after ``after``."""
+        where: list[str] = ["idx > ?"]
+        args: list[object] = [after]
+        for column, value in (("decision_id", decision_id), ("tenant", tenant), ("model", model)):
+            if value is not None:
+                where.append(f"{column} = ?")  # column names come from the tuple above
+                args.append(value)
+        if since is not None:
+            where.append("time >= ?")
+            args.append(since)
+        if until is not None:
+            where.append("time < ?")
+            args.append(until)
+        if tenants is not None:
+            where.append(f"tenant IN ({','.join('?' * len(tenants))})")
+            args.extend(sorted(tenants))
+        sql = f"SELECT idx FROM entries WHERE {' AND '.join(where)} ORDER BY idx LIMIT ?"  # noqa: S608
+        with self._connect() as db:
+            return [int(r[0]) for r in db.execute(sql, [*args, limit])]

@@ -1,0 +1,243 @@
+"""Audit records: schema checks and canonical bytes.
+
+A record is deterministic JSON (sorted keys, no whitespace, UTF-8, no NaN/Infinity), at most
+65,535 bytes so it fits a tlog-tiles entry. Payload fields that would push a record over the
+limit are stored beside the log as ``blobs/sha256/<hex>`` and replaced by
+``{"sha256": <hex>, "size": <bytes>}``; the record's ``blobs`` list names the replaced fields.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from broker.audit.errors import InvalidRecord, RecordTooLarge
+from broker.audit.tiles import MAX_ENTRY_SIZE
+
+RECORD_VERSION = 1
+ADMIN_ACTIONS = frozenset({
+    "registry.revision", "policy.draft", "policy.push", "policy.approve", "policy.activate",
+    "policy.rollback", "key.rotate", "log.export",
+})
+_OFFLOADABLE = {"decision": ("input", "result"), "admin": ("details",)}
+_MAX_DEPTH = 64
+
+BlobSink = Callable[[str, bytes], None]
+
+
+def canonical_json(value: Any) -> bytes:
+    """Deterministic JSON bytes; raises :class:`InvalidRecord` for non-JSON values.
+
+    The C encoder does the work; decoding the result and comparing catches what it would
+    silently coerce (non-string keys, tuples), so the bytes always mean exactly ``value``.
+    """
+    try:
+        data = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                          allow_nan=False).encode("utf-8")
+        same = json.loads(data) == value
+    except (ValueError, TypeError, RecursionError):
+        same = False
+        data = b""
+    if not same:
+        _check_json(value, "record", 0)
+        raise InvalidRecord("record is not plain JSON (dict with string keys, list, str, "
+                            "int, finite float, bool, None)")
+    return data
+
+
+def _check_json(value: Any, where: str, depth: int) -> None:
+    """Find and name the first non-JSON part of ``value`` (slow path, errors only)."""
+    if depth > _MAX_DEPTH:
+        raise InvalidRecord(f"{where}: nested deeper than {_MAX_DEPTH} levels")
+    if value is None or isinstance(value, bool | int | str):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidRecord(f"{where}: NaN and Infinity are not allowed")
+        return
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise InvalidRecord(f"{where}: object keys must be strings, got {k!r}")
+            _check_json(v, f"{where}.{k}", depth + 1)
+        return
+    if isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_json(v, f"{where}[{i}]", depth + 1)
+        return
+    raise InvalidRecord(f"{where}: {type(value).__name__} is not a JSON value")
+
+
+def parse_time(value: Any, where: str = "time") -> datetime:
+    """RFC 3339 timestamp with an explicit offset."""
+    if not isinstance(value, str):
+        raise InvalidRecord(f"{where} must be an RFC 3339 string")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise InvalidRecord(f"{where} {value!r} is not an RFC 3339 timestamp") from exc
+    if parsed.tzinfo is None:
+        raise InvalidRecord(f"{where} {value!r} has no UTC offset")
+    return parsed
+
+
+def now_rfc3339() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _need(rec: Mapping[str, Any], key: str, kinds: type | tuple[type, ...]) -> Any:
+    if key not in rec:
+        raise InvalidRecord(f"{rec.get('kind')} record is missing {key!r}")
+    value = rec[key]
+    if not isinstance(value, kinds) or (isinstance(value, str) and not value):
+        raise InvalidRecord(f"{key!r} has the wrong type or is empty")
+    return value
+
+
+def validate(rec: Mapping[str, Any]) -> None:
+    """Check the record schema for its ``kind``; raise :class:`InvalidRecord` on any problem."""
+    if not isinstance(rec, Mapping):
+        raise InvalidRecord("a record must be a JSON object")
+    if rec.get("v") != RECORD_VERSION:
+        raise InvalidRecord(f"record version 'v' must be {RECORD_VERSION}")
+    kind = rec.get("kind")
+    parse_time(rec.get("time"))
+    if kind == "decision":
+        _need(rec, "decision_id", str)
+        _need(rec, "input", dict)
+        result = _need(rec, "result", dict)
+        _need(rec, "engine", str)
+        _need(rec, "caller", dict)
+        _need(rec, "policy_revision", (str, int))
+        _need(rec, "registry_revision", (str, int))
+        for opt in ("tenant", "model"):
+            if opt in rec and not isinstance(rec[opt], str):
+                raise InvalidRecord(f"{opt!r} must be a string")
+        if "blobs" not in rec or "result" not in rec["blobs"]:
+            _need(result, "decision", str)
+            codes = _need(result, "reason_codes", list)
+            if not all(isinstance(c, str) for c in codes):
+                raise InvalidRecord("result.reason_codes must be a list of strings")
+    elif kind == "admin":
+        action = _need(rec, "action", str)
+        if action not in ADMIN_ACTIONS:
+            raise InvalidRecord(f"unknown admin action {action!r}")
+        _need(rec, "actor", str)
+        _need(rec, "subject", str)
+        _need(rec, "details", dict)
+    else:
+        raise InvalidRecord(f"unknown record kind {kind!r}")
+
+
+def decision_record(*, decision_id: str, input: Mapping[str, Any], result: Mapping[str, Any],
+                    policy_revision: str | int, registry_revision: str | int, engine: str,
+                    caller: Mapping[str, Any], tenant: str | None = None,
+                    model: str | None = None, time: str | None = None) -> dict[str, Any]:
+    """Build a decision record; ``result`` needs ``decision`` and ``reason_codes``."""
+    rec: dict[str, Any] = {
+        "v": RECORD_VERSION, "kind": "decision", "time": time or now_rfc3339(),
+        "decision_id": decision_id, "input": dict(input), "result": dict(result),
+        "policy_revision": policy_revision, "registry_revision": registry_revision,
+        "engine": engine, "caller": dict(caller),
+    }
+    if tenant is not None:
+        rec["tenant"] = tenant
+    if model is not None:
+        rec["model"] = model
+    validate(rec)
+    return rec
+
+
+def admin_record(*, action: str, actor: str, subject: str, details: Mapping[str, Any],
+                 time: str | None = None) -> dict[str, Any]:
+    """Build an administrative-change record (``action`` from :data:`ADMIN_ACTIONS`)."""
+    rec = {"v": RECORD_VERSION, "kind": "admin", "time": time or now_rfc3339(),
+           "action": action, "actor": actor, "subject": subject, "details": dict(details)}
+    validate(rec)
+    return rec
+
+
+def blob_path(digest_hex: str) -> str:
+    return f"blobs/sha256/{digest_hex}"
+
+
+def encode_record(rec: Mapping[str, Any], put_blob: BlobSink | None = None) -> bytes:
+    """Validate and canonicalise; offload large payload fields through ``put_blob``."""
+    validate(rec)
+    data = canonical_json(rec)
+    if len(data) <= MAX_ENTRY_SIZE:
+        return data
+    if put_blob is None:
+        raise RecordTooLarge(f"record is {len(data)} bytes, the limit is {MAX_ENTRY_SIZE}")
+    work = dict(rec)
+    fields = sorted((f for f in _OFFLOADABLE[work["kind"]] if f in work),
+                    key=lambda f: -len(canonical_json(work[f])))
+    offloaded: list[str] = []
+    for f in fields:
+        blob = canonical_json(work[f])
+        digest = hashlib.sha256(blob).hexdigest()
+        put_blob(digest, blob)
+        work[f] = {"sha256": digest, "size": len(blob)}
+        offloaded.append(f)
+        work["blobs"] = sorted(offloaded)
+        data = canonical_json(work)
+        if len(data) <= MAX_ENTRY_SIZE:
+            return data
+    raise RecordTooLarge(f"record is {len(data)} bytes even with payloads stored as blobs")
+
+
+@dataclass(frozen=True)
+class IndexFields:
+    """What the search index keeps per entry."""
+
+    kind: str
+    time: float
+    decision_id: str | None
+    tenant: str | None
+    model: str | None
+
+
+def index_fields(entry: bytes) -> IndexFields:
+    """Extract search keys from stored record bytes (tenant/model fall back to the input)."""
+    try:
+        rec = json.loads(entry)
+    except ValueError as exc:
+        raise InvalidRecord("stored entry is not JSON") from exc
+    if not isinstance(rec, dict):
+        raise InvalidRecord("stored entry is not a JSON object")
+    return index_fields_of(rec)
+
+
+def index_fields_of(rec: Mapping[str, Any]) -> IndexFields:
+    """Search keys of a record given as a mapping (no parsing needed)."""
+    inp = rec.get("input") if isinstance(rec.get("input"), dict) else {}
+    assert isinstance(inp, dict)
+
+    def text(key: str) -> str | None:
+        v = rec.get(key, inp.get(key))
+        return v if isinstance(v, str) else None
+
+    try:
+        ts = parse_time(rec.get("time")).timestamp()
+    except InvalidRecord:
+        ts = 0.0
+    return IndexFields(str(rec.get("kind", "")), ts, text("decision_id"), text("tenant"),
+                       text("model"))
+
+
+def admin_from_flat(flat: Mapping[str, Any], subject_key: str = "revision") -> dict[str, Any]:
+    """Adapt a flat hook dict (``{"action", "actor", ...}``) to an admin record.
+
+    ``subject`` is taken from ``flat["subject"]`` or else ``flat[subject_key]``; every other
+    key goes into ``details``.
+    """
+    rest = {k: v for k, v in flat.items() if k not in ("action", "actor", "subject", "time")}
+    subject = flat.get("subject", flat.get(subject_key, ""))
+    return admin_record(action=str(flat.get("action", "")), actor=str(flat.get("actor", "")),
+                        subject=str(subject) or "-", details=rest,
+                        time=flat.get("time") if isinstance(flat.get("time"), str) else None)

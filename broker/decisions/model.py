@@ -1,0 +1,130 @@
+"""Domain values of the decision feature (plain frozen dataclasses: no web, no engine)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """Who the request is for; ``us_person`` defaults to False (the restrictive reading)."""
+
+    nationalities: tuple[str, ...] = ()
+    us_person: bool = False
+
+    def to_input(self) -> dict[str, Any]:
+        return {"nationalities": list(self.nationalities), "us_person": self.us_person}
+
+
+@dataclass(frozen=True, slots=True)
+class PreflightQuery:
+    """One pre-flight question, already syntactically valid. ``at_ns`` None means "now"."""
+
+    tenant: str
+    target: str  # region id (aws:eu-central-1) or routing scope id (aws-bedrock:eu)
+    model: str
+    subject: Subject | None = None
+    at_ns: int | None = None
+
+    def cache_key(self) -> tuple[Any, ...]:
+        """The canonical input minus time (revisions are implied: each snapshot owns its cache).
+
+        Nationalities are kept in the order given: sorting would assume the policy treats them as
+        a set, and a key may only ever be finer than the engine's view, never coarser.
+        """
+        s = self.subject
+        subject = None if s is None else (s.nationalities, s.us_person)
+        return (self.tenant, self.target, self.model, subject)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A validated decision document as the engine produced it."""
+
+    allow: bool
+    reasons: tuple[dict[str, Any], ...]
+    obligations: tuple[Any, ...]
+    valid_until_ns: int | None
+
+    @property
+    def reason_codes(self) -> list[str]:
+        return [r["code"] for r in self.reasons]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "allow": self.allow,
+            "reasons": list(self.reasons),
+            "obligations": list(self.obligations),
+            "valid_until_ns": self.valid_until_ns,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class EngineInfo:
+    name: str
+    version: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """One answered pre-flight, as recorded in the audit log and returned to the caller."""
+
+    decision_id: str
+    query: PreflightQuery
+    outcome: Outcome
+    effective_regions: tuple[str, ...]
+    policy_revision: str
+    registry_revision: int
+    engine: EngineInfo
+    evaluated_at_ns: int
+    cached: bool
+    audit_index: int
+
+
+@dataclass(frozen=True, slots=True)
+class RouteEntry:
+    model: str
+    allow: bool
+    reasons: tuple[dict[str, Any], ...]
+    obligations: tuple[Any, ...]
+    valid_until_ns: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class RouteTable:
+    tenant: str
+    target: str
+    effective_regions: tuple[str, ...]
+    evaluated_at_ns: int
+    policy_revision: str
+    registry_revision: int
+    engine: EngineInfo
+    allowed: tuple[RouteEntry, ...]
+    excluded: tuple[RouteEntry, ...]
+    valid_until_ns: int | None  # earliest valid_until over the table: when to refresh it
+    audit_index: int
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """At ``at_ns`` the answer for (model, target) changes from ``allow_before`` to ``allow``."""
+
+    at_ns: int
+    model: str
+    target: str
+    allow_before: bool
+    allow: bool
+    reasons: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RouteChanges:
+    tenant: str
+    from_ns: int
+    until_ns: int
+    policy_revision: str
+    registry_revision: int
+    transitions: tuple[Transition, ...] = field(default=())
+    truncated: bool = False
+    audit_index: int = -1

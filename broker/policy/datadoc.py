@@ -1,0 +1,396 @@
+"""Compile a registry revision into the ``data`` document the default policy pack reads.
+
+Layout (everything under ``data.tollgate.registry``; the policies live in ``data.tollgate.routing``)::
+
+    schema          int, bumped on any incompatible layout change
+    jurisdictions   {code: RJ}            RJ = resolved jurisdiction (below)
+    regions         {region id: REGION}
+    targets         {region id | scope id: TARGET}   a plain region is a scope of one
+    providers       {provider id: PROVIDER}
+    models          {model id: MODEL}
+    tenants         {tenant id: TENANT}
+
+Why this shape:
+
+* Objects keyed by id, so every policy lookup is O(1) (OPA performance guide) and a decision's cost
+  does not grow with the number of tenants or models.
+* Jurisdictions are resolved here, once per revision, rather than in Rego on every request: HK and
+  MO are ``treated_as`` CN for EAR purposes, so their EAR-group and OFAC windows are the union of
+  their own and the effective jurisdiction's (a union can only add restrictions: fail closed).
+  EU/EFTA membership stays the jurisdiction's own.
+* All instants are integer nanoseconds since the Unix epoch (``*_ns``) next to their ISO text.
+  regopy returns undefined for ``time.parse_rfc3339_ns`` on ``...Z`` strings, so the policies never
+  parse dates; both engines keep ~1.8e18 integers exact through their JSON APIs (checked in
+  tests/policy/test_datadoc.py). Windows are half-open ``[since_ns, until_ns)``; ``null`` means
+  unbounded. A ``date`` is midnight UTC at its start.
+* Every fact keeps its source as one human-readable string (``source``) so reason messages can
+  name it without any formatting logic in Rego.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from registry.model import (
+    EAR_GROUPS,
+    CloudRegion,
+    CoveredFrontier,
+    ExportRestriction,
+    Jurisdiction,
+    Model,
+    OfacProgram,
+    Provider,
+    Registry,
+    Source,
+    SourcedFlag,
+    Tenant,
+)
+
+SCHEMA = 1
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NS_PER_DAY = 86_400 * 10**9
+UNSOURCED = "no source recorded"
+
+JSON = dict[str, Any]
+
+
+# --- time ---------------------------------------------------------------------------------------
+
+
+def date_ns(value: date) -> int:
+    """Midnight UTC at the start of ``value``, in integer nanoseconds since the epoch."""
+    return (value - date(1970, 1, 1)).days * _NS_PER_DAY
+
+
+def datetime_ns(value: datetime) -> int:
+    """An aware ``datetime`` in integer nanoseconds (exact: no float round trip)."""
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r}: registry instants must carry a time zone")
+    delta: timedelta = value - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 10**9 + delta.microseconds * 1_000
+
+
+def _iso(value: date | datetime | None) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return value.isoformat()
+
+
+def _ns(value: date | datetime | None) -> int | None:
+    if value is None:
+        return None
+    return datetime_ns(value) if isinstance(value, datetime) else date_ns(value)
+
+
+def _window(since: date | datetime | None, until: date | datetime | None) -> JSON:
+    return {"since": _iso(since), "since_ns": _ns(since), "until": _iso(until), "until_ns": _ns(until)}
+
+
+# --- sources and flags --------------------------------------------------------------------------
+
+
+def source_text(source: Source | None, *, demo: bool = False) -> str:
+    """One line naming a source: ``ref [confidence; as of YYYY-MM-DD]``."""
+    if source is None:
+        return "demo data (not a sourced fact)" if demo else UNSOURCED
+    detail = source.confidence.value
+    if source.as_of is not None:
+        detail += f"; as of {source.as_of.isoformat()}"
+    text = f"{source.ref} [{detail}]"
+    return f"{text} (demo data)" if demo else text
+
+
+def _flag(flag: SourcedFlag | None) -> JSON | None:
+    return None if flag is None else {"value": flag.value, "source": source_text(flag.source)}
+
+
+# --- jurisdictions ------------------------------------------------------------------------------
+
+
+def _unknown_jurisdiction(code: str) -> JSON:
+    return {
+        "code": code,
+        "known": False,
+        "name": code,
+        "effective": code,
+        "treated_as": None,
+        "ear_groups": {},
+        "ofac": {},
+        "eu_member": None,
+        "efta": None,
+    }
+
+
+def resolve_jurisdiction(reg: Registry, code: str) -> JSON:
+    """The jurisdiction ``code`` with its treatment applied (see the module docstring)."""
+    own = reg.jurisdictions.get(code)
+    if own is None:
+        return _unknown_jurisdiction(code)
+    chain: list[Jurisdiction] = [own]
+    seen = {own.code}
+    cursor = own
+    # Follow treated_as to its end (one hop in practice); a cycle stops rather than loops.
+    while cursor.treated_as is not None and cursor.treated_as.jurisdiction not in seen:
+        nxt = reg.jurisdictions.get(cursor.treated_as.jurisdiction)
+        if nxt is None:
+            break
+        chain.append(nxt)
+        seen.add(nxt.code)
+        cursor = nxt
+    groups: dict[str, list[JSON]] = {}
+    ofac: dict[str, list[JSON]] = {}
+    for j in chain:
+        for m in j.ear_groups:
+            if m.historical or m.group not in EAR_GROUPS:
+                continue  # rescinded AI-diffusion tiers etc. are kept for history, never enforced
+            entry = _window(m.since, m.until) | {
+                "group": m.group,
+                "via": j.code,
+                "source": source_text(m.source),
+            }
+            groups.setdefault(m.group, []).append(entry)
+        for o in j.ofac:
+            if o.program == OfacProgram.NONE:
+                continue
+            entry = _window(o.since, o.until) | {
+                "program": o.program.value,
+                "via": j.code,
+                "source": source_text(o.source),
+            }
+            ofac.setdefault(o.program.value, []).append(entry)
+    treated = own.treated_as
+    return {
+        "code": own.code,
+        "known": True,
+        "name": own.name,
+        "effective": cursor.code,
+        "treated_as": None
+        if treated is None
+        else {"jurisdiction": treated.jurisdiction, "source": source_text(treated.source)},
+        "ear_groups": groups,
+        "ofac": ofac,
+        "eu_member": _flag(own.eu_member),
+        "efta": _flag(own.efta),
+    }
+
+
+# --- regions and targets ------------------------------------------------------------------------
+
+
+def _region(region: CloudRegion, jurisdictions: dict[str, JSON], reg: Registry) -> JSON:
+    juris = jurisdictions.get(region.country) or resolve_jurisdiction(reg, region.country)
+    return {
+        "region": region.id,
+        "known": True,
+        "cloud": region.cloud.value,
+        "code": region.code,
+        "partition": region.partition,
+        "country": region.country,
+        "city": region.city,
+        "name": region.name,
+        "restricted_access": region.restricted_access,
+        "source": source_text(region.source),
+        "jurisdiction": juris,
+    }
+
+
+def _unknown_region(region_id: str) -> JSON:
+    return {"region": region_id, "known": False}
+
+
+def _targets(reg: Registry, regions: dict[str, JSON]) -> dict[str, JSON]:
+    targets: dict[str, JSON] = {}
+    for rid, facts in regions.items():
+        targets[rid] = {
+            "id": rid,
+            "kind": "region",
+            "name": facts["name"] or rid,
+            "members": [rid],
+            "member_facts": [facts],
+            "global": False,
+            "source": facts["source"],
+        }
+    for sid, scope in reg.scopes.items():
+        # A scope and a region never share an id (different id grammars), but guard anyway:
+        # silently replacing a region would change every decision about it.
+        if sid in targets:
+            raise ValueError(f"routing scope id {sid!r} collides with a region id")
+        targets[sid] = {
+            "id": sid,
+            "kind": scope.kind.value,
+            "name": scope.name,
+            "members": list(scope.members),
+            "member_facts": [regions.get(m) or _unknown_region(m) for m in scope.members],
+            "global": scope.global_scope,
+            "source": source_text(scope.source),
+        }
+    return targets
+
+
+# --- providers, models, tenants -----------------------------------------------------------------
+
+
+def _provider(p: Provider) -> JSON:
+    entity = None
+    if p.entity_list is not None:
+        entity = {
+            "value": p.entity_list.value,
+            "source": source_text(p.entity_list.source),
+            "since": _iso(p.entity_list_since),
+            "since_ns": _ns(p.entity_list_since),
+        }
+    return {
+        "id": p.id,
+        "name": p.name,
+        "hq_country": p.hq_country,
+        "ultimate_parent_country": p.ultimate_parent_country,
+        "hq_source": source_text(p.hq_source),
+        "entity_list": entity,
+        "customer_restrictions": [
+            {
+                "kind": r.kind,
+                "countries": sorted(r.countries),
+                "min_ownership_share": r.min_ownership_share,
+                "since": _iso(r.since),
+                "since_ns": _ns(r.since),
+                "source": source_text(r.source),
+            }
+            for r in p.customer_restrictions
+        ],
+    }
+
+
+def _restriction(r: ExportRestriction) -> JSON:
+    effective = r.effective if r.effective is not None else r.issued
+    exempt = r.trusted_partner_exempt_since
+    return {
+        "id": r.id,
+        "kind": r.kind,
+        "scope": r.scope,
+        "issued": r.issued.isoformat(),
+        "effective": _iso(effective),
+        "effective_ns": _ns(effective),
+        "lifted": _iso(r.lifted),
+        "lifted_ns": _ns(r.lifted),
+        "trusted_partner_exempt_since": _iso(exempt),
+        "trusted_partner_exempt_since_ns": _ns(exempt),
+        "source": source_text(r.source),
+        "exemption_source": None if r.exemption_source is None else source_text(r.exemption_source),
+    }
+
+
+def _covered(cf: CoveredFrontier | None) -> JSON | None:
+    if cf is None:
+        return None
+    out: JSON = {"designated": cf.designated, "source": source_text(cf.source)}
+    for name in ("government_access", "trusted_partner_release", "public_release"):
+        value: datetime | None = getattr(cf, name)
+        out[name] = _iso(value)
+        out[f"{name}_ns"] = _ns(value)
+    return out
+
+
+def _model(m: Model) -> JSON:
+    deployments: dict[str, list[JSON]] = {}
+    for d in m.deployments:
+        deployments.setdefault(d.target, []).append(
+            {
+                "platform_model_id": d.platform_model_id,
+                "source": source_text(d.source, demo=False) + (" (demo data)" if d.demo else ""),
+                "demo": d.demo,
+            }
+        )
+    partners: dict[str, list[JSON]] = {}
+    for tp in m.trusted_partners:
+        partners.setdefault(tp.tenant, []).append(
+            _window(tp.since, tp.until) | {"source": source_text(tp.source, demo=tp.demo)}
+        )
+    return {
+        "id": m.id,
+        "name": m.name,
+        "provider": m.provider,
+        "weights": m.weights.value,
+        "closed": m.weights.value == "closed",
+        "training_compute_flop": m.training_compute_flop,
+        "eccn": m.eccn,
+        "deployments": deployments,
+        "export_restrictions": [_restriction(r) for r in m.export_restrictions],
+        "covered_frontier": _covered(m.covered_frontier),
+        "trusted_partners": partners,
+        "eu_gpai_systemic_risk": _flag(m.eu_gpai_systemic_risk),
+        "cn_genai_filed": _flag(m.cn_genai_filed),
+        "source": source_text(m.source, demo=m.demo),
+        "demo": m.demo,
+    }
+
+
+def _tenant(t: Tenant) -> JSON:
+    return {
+        "id": t.id,
+        "name": t.name,
+        "hq_country": t.hq_country,
+        "parent_country": t.parent_country,
+        "parent_ownership_share": t.parent_ownership_share,
+        "residency": {"kind": t.residency.kind, "countries": sorted(t.residency.countries)},
+        "government": t.government,
+        "public_facing": t.public_facing,
+        "suspended": t.suspended,
+        "sanctioned": t.sanctioned,
+        "demo": t.demo,
+        # Tenants are customer data, not outside facts: their "source" is the registry record.
+        "source": f"tenant record {t.id}" + (" (demo data)" if t.demo else ""),
+    }
+
+
+def _referenced_codes(reg: Registry) -> Iterable[str]:
+    yield from reg.jurisdictions
+    for t in reg.tenants.values():
+        yield t.hq_country
+        if t.parent_country:
+            yield t.parent_country
+
+
+def compile_data_document(reg: Registry) -> dict[str, Any]:
+    """The ``data`` document for ``reg``: ``{"tollgate": {"registry": {...}}}`` (see module doc)."""
+    jurisdictions = {code: resolve_jurisdiction(reg, code) for code in sorted(set(_referenced_codes(reg)))}
+    regions = {rid: _region(r, jurisdictions, reg) for rid, r in sorted(reg.regions.items())}
+    return {
+        "tollgate": {
+            "registry": {
+                "schema": SCHEMA,
+                "jurisdictions": jurisdictions,
+                "regions": regions,
+                "targets": _targets(reg, regions),
+                "providers": {pid: _provider(p) for pid, p in sorted(reg.providers.items())},
+                "models": {mid: _model(m) for mid, m in sorted(reg.models.items())},
+                "tenants": {tid: _tenant(t) for tid, t in sorted(reg.tenants.items())},
+            }
+        }
+    }
+
+
+def window_edges(doc: dict[str, Any]) -> set[int]:
+    """Every instant (ns) at which some fact of the compiled document starts or stops holding.
+
+    Used by the decision matrix to evaluate "at each window edge"; the policy computes its own,
+    narrower set per decision for ``valid_until_ns``.
+    """
+    edges: set[int] = set()
+
+    def add(obj: Any) -> None:
+        if isinstance(obj, dict):
+            for key, value in obj.items():
+                if key.endswith("_ns") and isinstance(value, int) and not isinstance(value, bool):
+                    edges.add(value)
+                else:
+                    add(value)
+        elif isinstance(obj, list):
+            for item in obj:
+                add(item)
+
+    add(doc)
+    return edges

@@ -1,0 +1,19 @@
+# Is the model served at the requested target?
+#
+# Matching is exact: a deployment on region R serves requests for R only, and a deployment on
+# routing scope S serves requests for S only. A region inside a scope is not served by the scope's
+# deployment (the gateway would call a different endpoint / model id), and a scope is not served
+# by deployments on some of its members (cross-region inference is its own product).
+package tollgate.routing
+
+import rego.v1
+
+deny contains reason(
+	"MODEL_NOT_DEPLOYED",
+	concat("", ["Model ", model.id, " has no deployment on ", target.id, " (source: model record, ", model.source, ")."]),
+	{"model": model.id, "target": target.id, "deployed_targets": sort(object.keys(model.deployments))},
+) if {
+	model
+	target
+	not model.deployments[target.id]
+}
