@@ -71,8 +71,9 @@ def export_log(reader: LogReader, out: Path, start: int = 0, end: int | None = N
     for bundle in range(entries_from // TILE_WIDTH, -(-entries_to // TILE_WIDTH)):
         data = tiles.read(ENTRIES_LEVEL, bundle)
         dest.put(tile_path(ENTRIES_LEVEL, bundle, tiles.width(ENTRIES_LEVEL, bundle)), data)
-        for entry in decode_bundle(data):
-            blobs.update(_blob_refs(entry))
+        if BLOBS_MARKER in data:  # cheap pre-check: most bundles reference no blobs
+            for entry in decode_bundle(data):
+                blobs.update(_blob_refs(entry))
     for digest in sorted(blobs):
         dest.put(blob_path(digest), reader.storage.get(blob_path(digest)))
     history, periods = reader.key_history()
@@ -89,7 +90,13 @@ def export_log(reader: LogReader, out: Path, start: int = 0, end: int | None = N
     return manifest
 
 
+BLOBS_MARKER = b'"blobs":['
+
+
 def _blob_refs(entry: bytes) -> list[str]:
+    """SHA-256 hex digests of the blobs an entry references (see ``records``)."""
+    if BLOBS_MARKER not in entry:
+        return []
     try:
         rec = json.loads(entry)
     except ValueError:

@@ -33,17 +33,25 @@ class TreeBuilder:
         self.size = 0
         self.pending: list[list[bytes]] = [[]]
         self.entries: list[bytes] = []
+        self._writes: dict[str, bytes] = {}
 
     def append(self, entries: Sequence[bytes]) -> None:
-        """Add entries in order, writing every tile and bundle that becomes full."""
+        """Add entries in order, writing every tile and bundle that becomes full.
+
+        Full tiles are written together at the end (in parallel where the storage can); if
+        that fails, this builder is stale and must be reloaded from storage.
+        """
+        self._writes = {}
         for e in entries:
             self.entries.append(e)
             self.size += 1
             if len(self.entries) == TILE_WIDTH:
                 index = (self.size - 1) // TILE_WIDTH
-                self.storage.put(tile_path(ENTRIES_LEVEL, index), encode_bundle(self.entries))
+                self._writes[tile_path(ENTRIES_LEVEL, index)] = encode_bundle(self.entries)
                 self.entries = []
             self._add(0, merkle.hash_leaf(e))
+        writes, self._writes = self._writes, {}
+        self.storage.put_many(writes)
 
     def _add(self, level: int, h: bytes) -> None:
         while True:
@@ -54,7 +62,7 @@ class TreeBuilder:
             if len(row) < TILE_WIDTH:
                 return
             index = (self.size >> (TILE_HEIGHT * level)) // TILE_WIDTH - 1
-            self.storage.put(tile_path(level, index), b"".join(row))
+            self._writes[tile_path(level, index)] = b"".join(row)
             h = merkle.root_of(row)
             self.pending[level] = []
             level += 1
@@ -64,18 +72,16 @@ class TreeBuilder:
 
     def write_partials(self) -> set[str]:
         """Write the partial tiles and bundle for the current size; return their paths."""
-        paths: set[str] = set()
+        writes: dict[str, bytes] = {}
         if self.entries:
             p = tile_path(ENTRIES_LEVEL, self.size // TILE_WIDTH, len(self.entries))
-            self.storage.put(p, encode_bundle(self.entries))
-            paths.add(p)
+            writes[p] = encode_bundle(self.entries)
         for level, row in enumerate(self.pending):
             if row:
                 index = (self.size >> (TILE_HEIGHT * level)) // TILE_WIDTH
-                p = tile_path(level, index, len(row))
-                self.storage.put(p, b"".join(row))
-                paths.add(p)
-        return paths
+                writes[tile_path(level, index, len(row))] = b"".join(row)
+        self.storage.put_many(writes)
+        return set(writes)
 
     @classmethod
     def load(cls, storage: LogStorage, size: int, root: bytes) -> TreeBuilder:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import base64
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from broker.audit import merkle
@@ -72,12 +72,8 @@ class TileReader:
         return data
 
     def _read_prefix(self, level: int, index: int, width: int) -> bytes:
-        candidates = [tile_path(level, index, width), tile_path(level, index)]
-        base = tile_path(level, index)
-        widths = sorted((parse_tile_path(p)[2] for p in self.storage.list(base + ".p/")),
-                        reverse=True)
-        candidates += [tile_path(level, index, w) for w in widths if w > width]
-        for path in candidates:
+        exact = tile_path(level, index, width)
+        for path in self._candidates(level, index, width):
             try:
                 data = self.storage.get(path)
             except NotFound:
@@ -86,11 +82,20 @@ class TileReader:
                 entries = decode_bundle(data)
                 if len(entries) < width:
                     raise LogCorrupt(f"entry bundle {path} is shorter than expected")
-                return encode_bundle(entries[:width])
+                return data if path == exact else encode_bundle(entries[:width])
             if len(data) < width * 32:
                 raise LogCorrupt(f"tile {path} is shorter than expected")
             return data[: width * 32]
-        raise LogCorrupt(f"tile {tile_path(level, index, width)} is missing")
+        raise LogCorrupt(f"tile {exact} is missing")
+
+    def _candidates(self, level: int, index: int, width: int) -> Iterator[str]:
+        """The exact tile, then the full one, then wider partials (listed only if needed)."""
+        yield tile_path(level, index, width)
+        yield tile_path(level, index)
+        base = tile_path(level, index)
+        widths = sorted((parse_tile_path(p)[2] for p in self.storage.list(base + ".p/")),
+                        reverse=True)
+        yield from (tile_path(level, index, w) for w in widths if w > width)
 
     def node(self, level: int, index: int) -> bytes:
         """Hash of the perfect subtree at Merkle ``level`` and ``index``."""

@@ -25,6 +25,24 @@ Why this shape:
   unbounded. A ``date`` is midnight UTC at its start.
 * Every fact keeps its source as one human-readable string (``source``) so reason messages can
   name it without any formatting logic in Rego.
+
+Precomputed for the policy (``_policy_*`` below; derived from the facts above, nothing new). In
+regorus every rule the pack evaluates costs microseconds even when it fails at once, so the work
+that depends on one entity only is done here, once per revision, and the pack does a few lookups:
+
+* ``party_facts`` on tenants (HQ and parent), targets (member regions) and jurisdictions (as a
+  subject nationality): one entry per fact that can bar that party, ``{group, after, before,
+  message, facts}``. ``group`` is ``OFAC comprehensive``, ``E:1``, ``E:2``, ``D:5`` or ``Macau``;
+  the pack decides what each group bars. ``after``/``before`` hold the window's
+  ``since_ns``/``until_ns`` when set (``[]`` when unbounded); the pack tests
+  ``every t in after {t <= now}`` and ``every t in before {now < t}``, so decisions stay
+  time-dependent and replayable at any ``now_ns``. ``message``/``facts`` are the reason's text and
+  facts with the fact's source; for D:5 and Macau the pack prefixes the model's
+  ``frontier_head`` and adds its ``frontier_basis``. Targets also list ``unknown_members``.
+* ``edges`` on tenants, targets, jurisdictions and models: the sorted instants (ns) of every
+  window the pack reads for that entity, for ``valid_until_ns``.
+* models: ``closed_frontier``, ``frontier_basis``, ``deployed_targets``; provider customer
+  restrictions: ``match`` (the codes a restriction covers, by own code or EAR treatment).
 """
 
 from __future__ import annotations
@@ -48,7 +66,7 @@ from registry.model import (
     Tenant,
 )
 
-SCHEMA = 1
+SCHEMA = 2
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NS_PER_DAY = 86_400 * 10**9
 UNSOURCED = "no source recorded"
@@ -348,26 +366,193 @@ def _tenant(t: Tenant) -> JSON:
 
 def _referenced_codes(reg: Registry) -> Iterable[str]:
     yield from reg.jurisdictions
+    # The pack names Macau by code (the D:5-or-Macau rule), so its entry exists even when the
+    # registry lacks it: a subject nationality "MO" must still find its (Macau) check.
+    yield MACAU
     for t in reg.tenants.values():
         yield t.hq_country
         if t.parent_country:
             yield t.parent_country
 
 
+# --- facts precomputed for the policy pack ------------------------------------------------------
+#
+# Each function below mirrors one rule of rego/tollgate/routing/ and says which. Messages are
+# built exactly as the Rego did (same words, same order), so decisions do not change.
+
+EMBARGO_GROUPS = ("E:1", "E:2")  # bar any model (sanctions.rego)
+FRONTIER_GROUP = "D:5"  # bars closed frontier models only (sanctions.rego)
+MACAU = "MO"  # treated with D:5 by the advanced-computing rules
+EDGE_GROUPS = (*EMBARGO_GROUPS, FRONTIER_GROUP)  # the EAR windows valid_until_ns reads
+OFAC_PROGRAM = OfacProgram.COMPREHENSIVE.value
+OFAC_GROUP = "OFAC comprehensive"  # the group label of an OFAC programme window in party_facts
+
+
+def _bounds(w: JSON) -> JSON:
+    """The window of ``w`` as the pack tests it: ``after`` = [since_ns], ``before`` = [until_ns]."""
+    return {
+        "after": [] if w["since_ns"] is None else [w["since_ns"]],
+        "before": [] if w["until_ns"] is None else [w["until_ns"]],
+    }
+
+
+def _via_text(code: str, w: JSON) -> str:
+    return "" if w["via"] == code else f" (treated as {w['via']})"
+
+
+def _window_text(w: JSON) -> str:
+    if w["since"] is not None and w["until"] is not None:
+        return f" from {w['since']} until {w['until']}"
+    if w["since"] is not None:
+        return f" since {w['since']}"
+    if w["until"] is not None:
+        return f" until {w['until']}"
+    return ""
+
+
+def _fact(group: str, w: JSON | None, message: str, facts: JSON) -> JSON:
+    bounds = {"after": [], "before": []} if w is None else _bounds(w)
+    return {"group": group} | bounds | {"message": message, "facts": facts}
+
+
+def _party_facts(role: str, code: str, juris: JSON, party_source: str) -> list[JSON]:
+    """Every fact that can bar this party, labelled by ``group`` (read by sanctions.rego).
+
+    ``OFAC comprehensive``, ``E:1``, ``E:2``: message and facts final. ``D:5``, ``Macau``: the
+    message continues the model's ``frontier_head`` and the model's ``frontier_facts`` are added.
+    """
+    out: list[JSON] = []
+    party = f"{role} {code}"
+    for w in juris["ofac"].get(OFAC_PROGRAM, []):
+        message = (
+            f"The {party} is under an OFAC comprehensive sanctions programme"
+            f"{_via_text(code, w)}{_window_text(w)} (source: {w['source']})."
+        )
+        facts = {
+            "party": role, "jurisdiction": code, "via": w["via"], "program": OFAC_PROGRAM,
+            "since": w["since"], "until": w["until"], "source": w["source"],
+        }
+        out.append(_fact(OFAC_GROUP, w, message, facts))
+    for group in EMBARGO_GROUPS:
+        for w in juris["ear_groups"].get(group, []):
+            message = (
+                f"The {party} is in EAR country group {w['group']}"
+                f"{_via_text(code, w)}{_window_text(w)} (source: {w['source']})."
+            )
+            facts = {
+                "party": role, "jurisdiction": code, "via": w["via"], "group": w["group"],
+                "since": w["since"], "until": w["until"], "source": w["source"],
+            }
+            out.append(_fact(group, w, message, facts))
+    for w in juris["ear_groups"].get(FRONTIER_GROUP, []):
+        message = f"{party} is in EAR country group D:5{_via_text(code, w)}{_window_text(w)} (source: {w['source']})."
+        facts = {
+            "party": role, "jurisdiction": code, "via": w["via"], "group": "D:5",
+            "since": w["since"], "until": w["until"], "source": w["source"],
+        }
+        out.append(_fact(FRONTIER_GROUP, w, message, facts))
+    if MACAU in (code, juris["effective"]):
+        message = f"{party} is Macau, which the advanced-computing rules treat with D:5 (source: {party_source})."
+        facts = {"party": role, "jurisdiction": code, "group": "Macau", "source": party_source}
+        out.append(_fact("Macau", None, message, facts))
+    return out
+
+
+def _juris_edges(juris: JSON) -> set[int]:
+    windows = [w for g in EDGE_GROUPS for w in juris["ear_groups"].get(g, [])]
+    windows += juris["ofac"].get(OFAC_PROGRAM, [])
+    return {t for w in windows for t in (w["since_ns"], w["until_ns"]) if t is not None}
+
+
+def _policy_jurisdiction(code: str, juris: JSON) -> JSON:
+    """The jurisdiction as a subject nationality (the one party role whose source is fixed)."""
+    facts = _party_facts("subject nationality", code, juris, "request input subject.nationalities")
+    return juris | {"party_facts": facts, "edges": sorted(_juris_edges(juris))}
+
+
+def _policy_tenant(out: JSON, jurisdictions: dict[str, JSON]) -> JSON:
+    """The tenant's parties for sanctions.rego: headquarters and (if any) ultimate parent."""
+    parties = [("tenant headquarters", out["hq_country"])]
+    if out["parent_country"] is not None:
+        parties.append(("tenant parent", out["parent_country"]))
+    facts: list[JSON] = []
+    edges: set[int] = set()
+    for role, code in parties:
+        juris = jurisdictions.get(code) or _unknown_jurisdiction(code)
+        facts += _party_facts(role, code, juris, out["source"])
+        edges |= _juris_edges(juris)
+    return out | {"party_facts": facts, "edges": sorted(edges)}
+
+
+def _policy_target(out: JSON) -> JSON:
+    """The target's parties (member regions), and the members missing from the registry."""
+    facts: list[JSON] = []
+    edges: set[int] = set()
+    for m in out["member_facts"]:
+        if m["known"]:
+            facts += _party_facts(f"member region {m['region']}", m["country"], m["jurisdiction"], m["source"])
+            edges |= _juris_edges(m["jurisdiction"])
+    unknown = [m["region"] for m in out["member_facts"] if not m["known"]]
+    return out | {"unknown_members": unknown, "party_facts": facts, "edges": sorted(edges)}
+
+
+def _policy_model(out: JSON, providers: dict[str, JSON]) -> JSON:
+    """frontier.rego's closed-frontier class, deployment.rego's list, and the model's edges."""
+    basis = []
+    covered = out["covered_frontier"]
+    if covered is not None and covered["designated"]:
+        basis.append("covered frontier designation")
+    if out["export_restrictions"]:
+        basis.append("per-model export restriction")
+    systemic = out["eu_gpai_systemic_risk"]
+    if systemic is not None and systemic["value"]:
+        basis.append("EU GPAI systemic risk")
+    basis.sort()
+    edges: set[int | None] = set()
+    for x in out["export_restrictions"]:
+        edges |= {x["effective_ns"], x["lifted_ns"], x["trusted_partner_exempt_since_ns"]}
+    if covered is not None and covered["designated"]:
+        edges |= {covered[f"{n}_ns"] for n in ("government_access", "trusted_partner_release", "public_release")}
+    provider = providers.get(out["provider"])
+    if provider is not None:
+        if provider["entity_list"] is not None:
+            edges.add(provider["entity_list"]["since_ns"])
+        edges |= {c["since_ns"] for c in provider["customer_restrictions"]}
+    return out | {
+        "closed_frontier": bool(out["closed"] and basis),
+        "frontier_basis": basis,
+        # sanctions.rego: a D:5 / Macau message starts with this and continues with the party.
+        "frontier_head": f"Model {out['id']} is a closed frontier model ({', '.join(basis)}) and the ",
+        "deployed_targets": sorted(out["deployments"]),
+        "edges": sorted(t for t in edges if t is not None),
+    }
+
+
+def _policy_provider(out: JSON, jurisdictions: dict[str, JSON]) -> JSON:
+    """provider.rego's listed(code, countries): by own code or by EAR treatment (HK as CN)."""
+    restrictions = []
+    for c in out["customer_restrictions"]:
+        listed = set(c["countries"])
+        match = listed | {code for code, j in jurisdictions.items() if j["effective"] in listed}
+        restrictions.append(c | {"match": dict.fromkeys(sorted(match), True)})
+    return out | {"customer_restrictions": restrictions}
+
+
 def compile_data_document(reg: Registry) -> dict[str, Any]:
     """The ``data`` document for ``reg``: ``{"tollgate": {"registry": {...}}}`` (see module doc)."""
-    jurisdictions = {code: resolve_jurisdiction(reg, code) for code in sorted(set(_referenced_codes(reg)))}
-    regions = {rid: _region(r, jurisdictions, reg) for rid, r in sorted(reg.regions.items())}
+    resolved = {code: resolve_jurisdiction(reg, code) for code in sorted(set(_referenced_codes(reg)))}
+    regions = {rid: _region(r, resolved, reg) for rid, r in sorted(reg.regions.items())}
+    providers = {pid: _policy_provider(_provider(p), resolved) for pid, p in sorted(reg.providers.items())}
     return {
         "tollgate": {
             "registry": {
                 "schema": SCHEMA,
-                "jurisdictions": jurisdictions,
+                "jurisdictions": {code: _policy_jurisdiction(code, j) for code, j in resolved.items()},
                 "regions": regions,
-                "targets": _targets(reg, regions),
-                "providers": {pid: _provider(p) for pid, p in sorted(reg.providers.items())},
-                "models": {mid: _model(m) for mid, m in sorted(reg.models.items())},
-                "tenants": {tid: _tenant(t) for tid, t in sorted(reg.tenants.items())},
+                "targets": {tid: _policy_target(t) for tid, t in _targets(reg, regions).items()},
+                "providers": providers,
+                "models": {mid: _policy_model(_model(m), providers) for mid, m in sorted(reg.models.items())},
+                "tenants": {tid: _policy_tenant(_tenant(t), resolved) for tid, t in sorted(reg.tenants.items())},
             }
         }
     }

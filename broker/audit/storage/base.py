@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 _SAFE_PATH = re.compile(r"^[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*$")
 CHECKPOINT_PATH = "checkpoint"
@@ -33,6 +33,11 @@ class LogStorage(ABC):
     @abstractmethod
     def put(self, path: str, data: bytes) -> None:
         """Write an object atomically (readers see old or new bytes, never a mix)."""
+
+    def put_many(self, objects: Mapping[str, bytes]) -> None:
+        """Write several objects; drivers may do it in parallel. Each write is atomic."""
+        for path, data in objects.items():
+            self.put(path, data)
 
     @abstractmethod
     def exists(self, path: str) -> bool: ...

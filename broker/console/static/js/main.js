@@ -98,8 +98,26 @@ function signInPage(root, notice) {
 
 let renderSeq = 0;
 
+// Pages re-render on every hash change; remember which control had focus (by name or label) and
+// give focus back to its new twin, so keyboard users keep their place after a tab or a filter.
+function focusKey(el) {
+  if (!el || el === document.body || !document.getElementById("view").contains(el)) return null;
+  if (el.name) return `${el.tagName}[name="${CSS.escape(el.name)}"]`;
+  if (el.tagName === "BUTTON") return { text: el.textContent };
+  return null;
+}
+
+function restoreFocus(key) {
+  if (!key) return;
+  const view = document.getElementById("view");
+  const el = typeof key === "string" ? view.querySelector(key)
+    : [...view.querySelectorAll("button")].find((b) => b.textContent === key.text);
+  el?.focus({ preventScroll: true });
+}
+
 export async function render() {
   const seq = ++renderSeq;
+  const focused = focusKey(document.activeElement);
   const route = parseRoute();
   const view = document.getElementById("view");
   const root = h("div", { class: "page" });
@@ -128,15 +146,21 @@ export async function render() {
     const mod = await loaders[page.id]();
     if (seq !== renderSeq) return;
     await mod.render(root, route);
+    if (seq === renderSeq) restoreFocus(focused);
   } catch (err) {
     root.append(errorBox(err, `${page.title} failed`));
   }
 }
 
 function start() {
+  // Move focus to the content only when the page changes (so screen readers announce it), not
+  // when a page rewrites its own query (a tab or filter), which would yank focus from the control.
+  let lastPage = parseRoute().page;
   window.addEventListener("hashchange", () => {
+    const page = parseRoute().page;
     render();
-    document.getElementById("view").focus({ preventScroll: true });
+    if (page !== lastPage) document.getElementById("view").focus({ preventScroll: true });
+    lastPage = page;
   });
   onChange(() => renderWho());
   // The skip link must not change the hash (that is the router's); focus the content instead.

@@ -38,3 +38,49 @@ export async function verifyInclusion(index, size, leaf, proof, root) {
     return { ok: false, computed, reason };
   }
 }
+
+/**
+ * Check that the tree of size `second` (root `secondRoot`) extends the tree of size `first`
+ * (root `firstRoot`) using a consistency proof (RFC 9162 §2.1.4.2): this is what catches a log
+ * that rewrote or truncated history after an auditor saw an earlier checkpoint.
+ */
+export async function verifyConsistency(first, second, firstRoot, secondRoot, proof) {
+  const m = BigInt(first);
+  const n = BigInt(second);
+  if (m > n) return { ok: false, reason: `the log shrank from ${m} to ${n} records` };
+  if (m === n) {
+    return proof.length === 0 && equal(firstRoot, secondRoot)
+      ? { ok: true, reason: "same tree" }
+      : { ok: false, reason: "same size but a different root: history was rewritten" };
+  }
+  if (m === 0n) return { ok: true, reason: "an empty tree is a prefix of every tree" };
+  if (!proof.length) return { ok: false, reason: "an empty consistency proof" };
+  const path = (m & (m - 1n)) === 0n ? [firstRoot, ...proof] : [...proof];
+  let fn = m - 1n;
+  let sn = n - 1n;
+  while ((fn & 1n) === 1n) {
+    fn >>= 1n;
+    sn >>= 1n;
+  }
+  let fr = path[0];
+  let sr = path[0];
+  for (const c of path.slice(1)) {
+    if (sn === 0n) return { ok: false, reason: "the proof is longer than the tree is deep" };
+    if ((fn & 1n) === 1n || fn === sn) {
+      fr = await nodeHash(c, fr);
+      sr = await nodeHash(c, sr);
+      while ((fn & 1n) === 0n && fn !== 0n) {
+        fn >>= 1n;
+        sn >>= 1n;
+      }
+    } else {
+      sr = await nodeHash(sr, c);
+    }
+    fn >>= 1n;
+    sn >>= 1n;
+  }
+  if (sn !== 0n) return { ok: false, reason: "the proof is shorter than the tree is deep" };
+  if (!equal(fr, firstRoot)) return { ok: false, reason: "the proof does not lead to the earlier root: history was rewritten" };
+  if (!equal(sr, secondRoot)) return { ok: false, reason: "the proof does not lead to the new root" };
+  return { ok: true, reason: `the ${n}-record tree extends the ${m}-record tree you saw` };
+}

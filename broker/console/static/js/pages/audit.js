@@ -3,7 +3,8 @@
 // downloads of receipts and of an offline-verifiable export.
 
 import { api } from "../lib/api.js";
-import { b64decode } from "../lib/bytes.js";
+import { b64decode, b64encode } from "../lib/bytes.js";
+import { verifyConsistency } from "../lib/merkle.js";
 import { field, h, replace } from "../lib/dom.js";
 import { parseCheckpoint, parseNote, verifyNote } from "../lib/note.js";
 import { verifyReceipt } from "../lib/receipt.js";
@@ -11,6 +12,7 @@ import { download, errorBox, jsonBlock, loading, prettyJsonText, progress } from
 import { go } from "../main.js";
 
 const PIN_KEY = "tollgate.console.trusted-log-key";
+const SEEN_KEY = "tollgate.console.last-checkpoint";
 
 export async function render(root, route) {
   const keyBox = h("section", { class: "card", "aria-labelledby": "key-title" });
@@ -96,12 +98,49 @@ async function renderCheckpoint(box, trusted) {
         h("dt", {}, "root hash"), h("dd", {}, h("code", {}, text.split("\n")[2])),
         h("dt", {}, "signed at"), h("dd", {}, cp.time ? `${iso(cp.time)} (re-signed periodically even when idle)` : "—"),
         h("dt", {}, "signatures"), h("dd", {}, signatures.map((s) => s.name).join(", "))),
+      result.ok ? await consistencyWithLastSeen(cp) : null,
       h("details", {}, h("summary", {}, "Signed note"), h("pre", { class: "code" }, note)),
       h("div", { class: "toolbar" }, h("button", { type: "button", onclick: () => download("checkpoint.txt", note, "text/plain") }, "Download checkpoint"),
         h("button", { type: "button", onclick: () => renderCheckpoint(box, trusted) }, "Refresh")));
   } catch (err) {
     replace(box, h("h3", { id: "cp-title" }, "Latest checkpoint"), errorBox(err, "Checkpoint"));
   }
+}
+
+/**
+ * Compare with the last checkpoint this browser verified: the new tree must extend it (checked
+ * here with a consistency proof), otherwise the log rewrote or truncated history. The newest
+ * verified checkpoint is then remembered for the next visit.
+ */
+async function consistencyWithLastSeen(cp) {
+  let seen = null;
+  try {
+    seen = JSON.parse(localStorage.getItem(SEEN_KEY) || "null");
+  } catch {
+    seen = null;
+  }
+  const remember = () => localStorage.setItem(SEEN_KEY, JSON.stringify({
+    origin: cp.origin, size: String(cp.size), root: b64encode(cp.root), at: new Date().toISOString() }));
+  if (!seen || seen.origin !== cp.origin) {
+    remember();
+    return h("p", { class: "muted", "data-testid": "consistency-status" }, "First checkpoint seen in this browser: remembered, so the next visit can prove the log only grew.");
+  }
+  let result;
+  try {
+    const old = BigInt(seen.size);
+    let proof = [];
+    if (old > 0n && old < cp.size) {
+      const res = await api("/v1/audit/proof/consistency", { query: { old: seen.size, size: String(cp.size) } });
+      proof = res.proof.map((x) => b64decode(x));
+    }
+    result = await verifyConsistency(old, cp.size, b64decode(seen.root), cp.root, proof);
+  } catch (err) {
+    result = { ok: false, reason: `could not check: ${err.message}` };
+  }
+  if (result.ok) remember();
+  return h("p", { "data-testid": "consistency-status", class: result.ok ? "ok-box" : "error", role: result.ok ? null : "alert" },
+    result.ok ? "✔ Consistent with the checkpoint you verified earlier" : "✘ NOT consistent with the checkpoint you verified earlier",
+    ` (size ${seen.size}, ${seen.at.slice(0, 19)}Z): ${result.reason}.`);
 }
 
 function renderSearch(box, route) {

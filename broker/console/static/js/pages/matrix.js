@@ -24,14 +24,16 @@ export async function render(root, route) {
   const tenantInput = choices
     ? select("tenant", choices.tenants.map(([id, name]) => [id, `${name} (${id})`]), q.get("tenant") || "")
     : h("input", { name: "tenant", value: q.get("tenant") || "", required: true });
-  const columnsSel = select("columns", COLUMN_SETS, q.get("columns") || "scopes");
+  // Without registry access (gateway tokens) the columns are typed in instead of picked.
+  const columnsSel = choices ? select("columns", COLUMN_SETS, q.get("columns") || "scopes")
+    : h("input", { name: "columns", value: q.get("columns") || "aws-bedrock:us, aws-bedrock:eu", size: "40" });
   const at = h("input", { type: "datetime-local", name: "at", step: "1", value: q.get("at") || "" });
   const compare = h("input", { type: "datetime-local", name: "compare", step: "1", value: q.get("compare") || "" });
   const notDeployedRed = h("input", { type: "checkbox", name: "strict", checked: q.get("strict") === "1" });
   const form = h("form", { class: "card" },
     h("div", { class: "row" },
       field("Tenant", tenantInput).wrap,
-      field("Columns", columnsSel, "Which regions or routing scopes to show.").wrap,
+      field("Columns", columnsSel, choices ? "Which regions or routing scopes to show." : "Region or scope ids, comma separated.").wrap,
       field("Date and time (UTC)", at, "Empty: now.").wrap,
       field("Compare with (UTC)", compare, "Optional later date: cells that change are outlined.").wrap),
     h("label", {}, notDeployedRed, " Show “not served here” (MODEL_NOT_DEPLOYED) as red instead of grey"),
@@ -47,9 +49,9 @@ export async function render(root, route) {
   const tenant = q.get("tenant");
   if (!tenant) return;
 
-  const columns = columnIds(q.get("columns") || "scopes", choices);
+  const columns = columnIds(q.get("columns") || (choices ? "scopes" : ""), choices);
   if (!columns.length) {
-    replace(out, h("p", {}, "Type region or scope ids to use this page without registry access."));
+    replace(out, h("p", {}, "Choose at least one region or routing scope."));
     return;
   }
   const bar = progress("Evaluating routes");
@@ -81,7 +83,7 @@ export async function render(root, route) {
 }
 
 function columnIds(set, choices) {
-  if (!choices) return [];
+  if (!choices) return set.split(/[\s,]+/).filter(Boolean);
   if (set === "scopes") return choices.scopes.map((s) => s.id);
   return choices.regions.filter((r) => r.cloud === set).map((r) => r.id);
 }
@@ -153,9 +155,13 @@ async function transitions(tenant, q) {
   const until = localInputToRfc3339(q.get("compare")) || new Date(Date.now() + 365 * 86400e3).toISOString().slice(0, 19) + "Z";
   try {
     const c = await api(`/v1/tenants/${encodeURIComponent(tenant)}/routes/changes`, { query: { until } });
-    const rows = c.transitions.map((t) => [t.at, t.model, t.region, `${t.allow_before ? "allowed" : "denied"} → ${t.allow ? "allowed" : "denied"}`, t.reasons.map((r) => r.code).join(", ")]);
+    // Each "when" is a button: compare the matrix now with the moment that change takes effect.
+    const compareAt = (at) => go("matrix", [], { ...Object.fromEntries(q), compare: at.slice(0, 19) });
+    const rows = c.transitions.map((t) => [
+      h("button", { type: "button", onclick: () => compareAt(t.at), "aria-label": `Compare with ${t.at}` }, t.at),
+      t.model, t.region, `${t.allow_before ? "allowed" : "denied"} → ${t.allow ? "allowed" : "denied"}`, t.reasons.map((r) => r.code).join(", ")]);
     return h("section", { class: "card" }, h("h3", {}, `Scheduled changes until ${c.until}`),
-      h("p", { class: "help" }, "When answers change by themselves: release windows opening, restrictions taking force."),
+      h("p", { class: "help" }, "When answers change by themselves: release windows opening, restrictions taking force. Choose a time to compare the matrix with it."),
       rows.length ? table(["when", "model", "region / scope", "change", "reasons"], rows) : h("p", {}, "No scheduled changes."),
       c.truncated ? h("p", { class: "notice" }, "The list was truncated.") : null);
   } catch (err) {

@@ -147,8 +147,8 @@ function meta(v) {
   const rows = [
     ["author", `${v.author} at ${v.created_at}`],
     ["parent", v.parent ? v.parent.slice(0, 12) : "—"],
-    ["proposed by", v.proposed_by ? `${v.proposed_by} at ${v.proposed_at}` : "—"],
-    ["decided by", v.decided_by ? `${v.decided_by} at ${v.decided_at}` : "—"],
+    ["proposed by", v.proposed_by ? `${v.proposed_by}${v.proposed_at ? ` at ${v.proposed_at}` : ""}` : "—"],
+    ["decided by", v.decided_by ? `${v.decided_by}${v.decided_at ? ` at ${v.decided_at}` : ""}` : "—"],
     ["full id", v.id],
   ];
   if (v.approval) rows.push(["approved with impact", `${v.approval.changed ?? "?"} changed decisions (report ${String(v.approval.report_id || "").slice(0, 12)})`]);
