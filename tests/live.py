@@ -38,9 +38,21 @@ class LiveBroker:
         log = (self.data_dir / "broker.log").open("ab")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "broker.cli.main", "serve", "--demo", "--port", str(self.port),
-             "--data-dir", str(self.data_dir)],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "broker.cli.main",
+                "serve",
+                "--demo",
+                "--port",
+                str(self.port),
+                "--data-dir",
+                str(self.data_dir),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -66,8 +78,17 @@ class LiveBroker:
         self.proc = None
 
     def token(self, *roles: str, subject: str = "gw-test", tenants: list[str] | None = None) -> str:
-        args = [sys.executable, "-m", "broker.cli.main", "token", "issue", "--subject", subject,
-                "--data-dir", str(self.data_dir)]
+        args = [
+            sys.executable,
+            "-m",
+            "broker.cli.main",
+            "token",
+            "issue",
+            "--subject",
+            subject,
+            "--data-dir",
+            str(self.data_dir),
+        ]
         for r in roles:
             args += ["--role", r]
         for t in tenants or []:

@@ -13,7 +13,9 @@ from tests.gateways.conftest import ALLOWED, DENIED
 from tests.live import LiveBroker
 
 
-def check_request(q: dict[str, str], *, via: str = "context", body_model: bool = False) -> external_auth_pb2.CheckRequest:
+def check_request(
+    q: dict[str, str], *, via: str = "context", body_model: bool = False
+) -> external_auth_pb2.CheckRequest:
     http = attribute_context_pb2.AttributeContext.HttpRequest(
         method="POST", path="/v1/chat/completions", headers={"authorization": "Bearer sk-user"}
     )
@@ -44,7 +46,9 @@ def _meta(token: str) -> list[tuple[str, str]]:
     return [("authorization", f"Bearer {token}")]
 
 
-def test_allow_ok_response_with_dynamic_metadata(stub: external_auth_pb2_grpc.AuthorizationStub, gateway_token: str) -> None:
+def test_allow_ok_response_with_dynamic_metadata(
+    stub: external_auth_pb2_grpc.AuthorizationStub, gateway_token: str
+) -> None:
     resp = stub.Check(check_request(ALLOWED), metadata=_meta(gateway_token), timeout=5)
     assert resp.status.code == code_pb2.OK
     assert resp.HasField("ok_response")
@@ -54,7 +58,9 @@ def test_allow_ok_response_with_dynamic_metadata(stub: external_auth_pb2_grpc.Au
     assert resp.dynamic_metadata["allow"] is True
 
 
-def test_deny_denied_response_403_with_reasons(stub: external_auth_pb2_grpc.AuthorizationStub, gateway_token: str) -> None:
+def test_deny_denied_response_403_with_reasons(
+    stub: external_auth_pb2_grpc.AuthorizationStub, gateway_token: str
+) -> None:
     resp = stub.Check(check_request(DENIED, via="headers", body_model=True), metadata=_meta(gateway_token), timeout=5)
     assert resp.status.code == code_pb2.PERMISSION_DENIED
     assert resp.HasField("denied_response") and resp.denied_response.status.code == 403

@@ -36,7 +36,9 @@ def app_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestC
     port = free_port()
     settings = Settings(data_dir=data, include_demo=True, grpc_port=port)
     key = ensure_dev_token_key(settings.keys_dir)
-    token = issue_token(key, subject="gw", roles=["gateway"], issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+    token = issue_token(
+        key, subject="gw", roles=["gateway"], issuer=settings.jwt_issuer, audience=settings.jwt_audience
+    )
     with TestClient(create_app(settings)) as client:
         yield client, token, port
 
@@ -64,8 +66,12 @@ def broken_engine(request: pytest.FixtureRequest, app_client: tuple[TestClient, 
 
 
 def _h(token: str) -> dict[str, str]:
-    return {"x-tollgate-authorization": f"Bearer {token}", "x-tollgate-tenant": ALLOWED["tenant"],
-            "x-tollgate-region": ALLOWED["region"], "x-tollgate-model": ALLOWED["model"]}
+    return {
+        "x-tollgate-authorization": f"Bearer {token}",
+        "x-tollgate-tenant": ALLOWED["tenant"],
+        "x-tollgate-region": ALLOWED["region"],
+        "x-tollgate-model": ALLOWED["model"],
+    }
 
 
 def test_every_dialect_fails_closed(app_client: tuple[TestClient, str, int], broken_engine: None) -> None:
@@ -81,8 +87,11 @@ def test_every_dialect_fails_closed(app_client: tuple[TestClient, str, int], bro
     assert r.status_code == 503
     r = client.post(
         "/beta/litellm_basic_guardrail_api",
-        json={"input_type": "request", "model": ALLOWED["model"],
-              "additional_provider_specific_params": {"tenant": ALLOWED["tenant"], "serving_region": ALLOWED["region"]}},
+        json={
+            "input_type": "request",
+            "model": ALLOWED["model"],
+            "additional_provider_specific_params": {"tenant": ALLOWED["tenant"], "serving_region": ALLOWED["region"]},
+        },
         headers=auth,
     )
     assert r.status_code == 503  # LiteLLM's unreachable_fallback: fail_closed blocks on 503

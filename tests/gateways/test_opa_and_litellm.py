@@ -27,7 +27,9 @@ def _auth(token: str) -> dict[str, str]:
 
 
 def test_opa_shape_with_tollgate_input(broker: LiveBroker, gateway_token: str) -> None:
-    r = httpx.post(broker.url + "/v1/data/tollgate/routing/decision", json={"input": ALLOWED}, headers=_auth(gateway_token))
+    r = httpx.post(
+        broker.url + "/v1/data/tollgate/routing/decision", json={"input": ALLOWED}, headers=_auth(gateway_token)
+    )
     assert r.status_code == 200
     doc = r.json()
     assert doc["result"]["allow"] is True and doc["result"]["status"] == 200
@@ -38,14 +40,18 @@ def test_opa_shape_with_kong_input(broker: LiveBroker, gateway_token: str) -> No
     kong_input = {
         "request": {
             "http": {
-                "host": "gw.example", "method": "POST", "path": "/v1/chat/completions",
+                "host": "gw.example",
+                "method": "POST",
+                "path": "/v1/chat/completions",
                 "headers": {"X-Tollgate-Tenant": DENIED["tenant"], "X-Tollgate-Region": DENIED["region"]},
                 "parsed_body": {"model": DENIED["model"], "messages": []},
             }
         },
         "client_ip": "127.0.0.1",
     }
-    r = httpx.post(broker.url + "/v1/data/tollgate/routing/decision", json={"input": kong_input}, headers=_auth(gateway_token))
+    r = httpx.post(
+        broker.url + "/v1/data/tollgate/routing/decision", json={"input": kong_input}, headers=_auth(gateway_token)
+    )
     assert r.status_code == 200
     result = r.json()["result"]
     assert result["allow"] is False and result["status"] == 403
@@ -74,9 +80,14 @@ def _guardrail(broker: LiveBroker, token: str, payload: dict[str, Any]) -> dict[
 
 def test_litellm_api_allows_and_blocks(broker: LiveBroker, gateway_token: str) -> None:
     def payload(q: dict[str, str]) -> dict[str, Any]:
-        return {"input_type": "request", "litellm_call_id": "c1", "model": q["model"], "texts": ["hi"],
-                "request_data": {"user_api_key_team_id": q["tenant"]},
-                "additional_provider_specific_params": {"serving_region": q["region"]}}
+        return {
+            "input_type": "request",
+            "litellm_call_id": "c1",
+            "model": q["model"],
+            "texts": ["hi"],
+            "request_data": {"user_api_key_team_id": q["tenant"]},
+            "additional_provider_specific_params": {"serving_region": q["region"]},
+        }
 
     assert _guardrail(broker, gateway_token, payload(ALLOWED))["action"] == "NONE"
     blocked = _guardrail(broker, gateway_token, payload(DENIED))
@@ -92,8 +103,11 @@ def test_litellm_api_allows_and_blocks(broker: LiveBroker, gateway_token: str) -
 
 
 def _deployment(region: str, model: str = "anthropic.claude-opus-4-7") -> dict[str, Any]:
-    return {"model_name": "opus", "litellm_params": {"model": f"bedrock/{model}"},
-            "model_info": {"tollgate_region": region, "tollgate_model": model}}
+    return {
+        "model_name": "opus",
+        "litellm_params": {"model": f"bedrock/{model}"},
+        "model_info": {"tollgate_region": region, "tollgate_model": model},
+    }
 
 
 @pytest.mark.anyio
@@ -125,9 +139,15 @@ async def test_litellm_plugin_pre_call_hook(broker: LiveBroker, gateway_token: s
     from broker.gateways.litellm_plugin import TollgateGuardrail
 
     guard = TollgateGuardrail(api_base=broker.url, api_key=gateway_token, timeout_s=5)
-    ok = {"model": ALLOWED["model"], "metadata": {"tollgate_region": ALLOWED["region"], "tollgate_tenant": ALLOWED["tenant"]}}
+    ok = {
+        "model": ALLOWED["model"],
+        "metadata": {"tollgate_region": ALLOWED["region"], "tollgate_tenant": ALLOWED["tenant"]},
+    }
     assert await guard.async_pre_call_hook(None, None, ok, "acompletion") is ok
-    bad = {"model": DENIED["model"], "metadata": {"tollgate_region": DENIED["region"], "tollgate_tenant": DENIED["tenant"]}}
+    bad = {
+        "model": DENIED["model"],
+        "metadata": {"tollgate_region": DENIED["region"], "tollgate_tenant": DENIED["tenant"]},
+    }
     with pytest.raises(HTTPException) as denied:
         await guard.async_pre_call_hook(None, None, bad, "acompletion")
     assert denied.value.status_code == 403
