@@ -429,8 +429,13 @@ def _party_facts(role: str, code: str, juris: JSON, party_source: str) -> list[J
             f"{_via_text(code, w)}{_window_text(w)} (source: {w['source']})."
         )
         facts = {
-            "party": role, "jurisdiction": code, "via": w["via"], "program": OFAC_PROGRAM,
-            "since": w["since"], "until": w["until"], "source": w["source"],
+            "party": role,
+            "jurisdiction": code,
+            "via": w["via"],
+            "program": OFAC_PROGRAM,
+            "since": w["since"],
+            "until": w["until"],
+            "source": w["source"],
         }
         out.append(_fact(OFAC_GROUP, w, message, facts))
     for group in EMBARGO_GROUPS:
@@ -440,15 +445,25 @@ def _party_facts(role: str, code: str, juris: JSON, party_source: str) -> list[J
                 f"{_via_text(code, w)}{_window_text(w)} (source: {w['source']})."
             )
             facts = {
-                "party": role, "jurisdiction": code, "via": w["via"], "group": w["group"],
-                "since": w["since"], "until": w["until"], "source": w["source"],
+                "party": role,
+                "jurisdiction": code,
+                "via": w["via"],
+                "group": w["group"],
+                "since": w["since"],
+                "until": w["until"],
+                "source": w["source"],
             }
             out.append(_fact(group, w, message, facts))
     for w in juris["ear_groups"].get(FRONTIER_GROUP, []):
         message = f"{party} is in EAR country group D:5{_via_text(code, w)}{_window_text(w)} (source: {w['source']})."
         facts = {
-            "party": role, "jurisdiction": code, "via": w["via"], "group": "D:5",
-            "since": w["since"], "until": w["until"], "source": w["source"],
+            "party": role,
+            "jurisdiction": code,
+            "via": w["via"],
+            "group": "D:5",
+            "since": w["since"],
+            "until": w["until"],
+            "source": w["source"],
         }
         out.append(_fact(FRONTIER_GROUP, w, message, facts))
     if MACAU in (code, juris["effective"]):

@@ -11,7 +11,7 @@ import rego.v1
 deny contains reason(
 	"MODEL_NOT_DEPLOYED",
 	concat("", ["Model ", model.id, " has no deployment on ", target.id, " (source: model record, ", model.source, ")."]),
-	{"model": model.id, "target": target.id, "deployed_targets": sort(object.keys(model.deployments))},
+	{"model": model.id, "target": target.id, "deployed_targets": model.deployed_targets},
 ) if {
 	model
 	target

@@ -43,17 +43,20 @@ registry := {
      }
     ]
    },
+   "edges": [],
    "effective": "AE",
    "efta": null,
    "eu_member": null,
    "known": true,
    "name": "United Arab Emirates",
    "ofac": {},
+   "party_facts": [],
    "treated_as": null
   },
   "CH": {
    "code": "CH",
    "ear_groups": {},
+   "edges": [],
    "effective": "CH",
    "efta": {
     "source": "fixture: EFTA [confirmed]",
@@ -66,6 +69,7 @@ registry := {
    "known": true,
    "name": "Switzerland",
    "ofac": {},
+   "party_facts": [],
    "treated_as": null
   },
   "CN": {
@@ -116,12 +120,30 @@ registry := {
      }
     ]
    },
+   "edges": [],
    "effective": "CN",
    "efta": null,
    "eu_member": null,
    "known": true,
    "name": "China",
    "ofac": {},
+   "party_facts": [
+    {
+     "after": [],
+     "before": [],
+     "facts": {
+      "group": "D:5",
+      "jurisdiction": "CN",
+      "party": "subject nationality",
+      "since": null,
+      "source": "fixture: 15 CFR 740 Supp. 1 D:5 [confirmed]",
+      "until": null,
+      "via": "CN"
+     },
+     "group": "D:5",
+     "message": "subject nationality CN is in EAR country group D:5 (source: fixture: 15 CFR 740 Supp. 1 D:5 [confirmed])."
+    }
+   ],
    "treated_as": null
   },
   "CU": {
@@ -150,6 +172,7 @@ registry := {
      }
     ]
    },
+   "edges": [],
    "effective": "CU",
    "efta": null,
    "eu_member": null,
@@ -168,6 +191,53 @@ registry := {
      }
     ]
    },
+   "party_facts": [
+    {
+     "after": [],
+     "before": [],
+     "facts": {
+      "jurisdiction": "CU",
+      "party": "subject nationality",
+      "program": "comprehensive",
+      "since": null,
+      "source": "fixture: OFAC programme [confirmed]",
+      "until": null,
+      "via": "CU"
+     },
+     "group": "OFAC comprehensive",
+     "message": "The subject nationality CU is under an OFAC comprehensive sanctions programme (source: fixture: OFAC programme [confirmed])."
+    },
+    {
+     "after": [],
+     "before": [],
+     "facts": {
+      "group": "E:2",
+      "jurisdiction": "CU",
+      "party": "subject nationality",
+      "since": null,
+      "source": "fixture: 15 CFR 740 Supp. 1 E:2 [confirmed]",
+      "until": null,
+      "via": "CU"
+     },
+     "group": "E:2",
+     "message": "The subject nationality CU is in EAR country group E:2 (source: fixture: 15 CFR 740 Supp. 1 E:2 [confirmed])."
+    },
+    {
+     "after": [],
+     "before": [],
+     "facts": {
+      "group": "D:5",
+      "jurisdiction": "CU",
+      "party": "subject nationality",
+      "since": null,
+      "source": "fixture: 15 CFR 740 Supp. 1 D:5 [confirmed]",
+      "until": null,
+      "via": "CU"
+     },
+     "group": "D:5",
+     "message": "subject nationality CU is in EAR country group D:5 (source: fixture: 15 CFR 740 Supp. 1 D:5 [confirmed])."
+    }
+   ],
    "treated_as": null
   },
   "DE": {
@@ -185,6 +255,7 @@ registry := {
      }
     ]
    },
+   "edges": [],
    "effective": "DE",
    "efta": null,
    "eu_member": {
@@ -194,6 +265,7 @@ registry := {
    "known": true,
    "name": "Germany",
    "ofac": {},
+   "party_facts": [],
    "treated_as": null
   },
   "GB": {
@@ -211,6 +283,7 @@ registry := {
      }
     ]
    },
+   "edges": [],
    "effective": "GB",
    "efta": null,
    "eu_member": {
@@ -220,6 +293,7 @@ registry := {
    "known": true,
    "name": "United Kingdom",
    "ofac": {},
+   "party_facts": [],
    "treated_as": null
   },
   "HK": {
@@ -270,12 +344,30 @@ registry := {
      }
     ]
    },
+   "edges": [],
    "effective": "CN",
    "efta": null,
    "eu_member": null,
    "known": true,
    "name": "Hong Kong",
    "ofac": {},
+   "party_facts": [
+    {
+     "after": [],
+     "before": [],
+     "facts": {
+      "group": "D:5",
+      "jurisdiction": "HK",
+      "party": "subject nationality",
+      "since": null,
+      "source": "fixture: 15 CFR 740 Supp. 1 D:5 [confirmed]",
+      "until": null,
+      "via": "CN"
+     },
+     "group": "D:5",
+     "message": "subject nationality HK is in EAR country group D:5 (treated as CN) (source: fixture: 15 CFR 740 Supp. 1 D:5 [confirmed])."
+    }
+   ],
    "treated_as": {
     "jurisdiction": "CN",
     "source": "fixture: HK treated as CN [confirmed]"
@@ -318,6 +410,7 @@ registry := {
      }
     ]
    },
+   "edges": [],
    "effective": "IR",
    "efta": null,
    "eu_member": null,
@@ -336,6 +429,53 @@ registry := {
      }
     ]
    },
+   "party_facts": [
+    {
+     "after": [],
+     "before": [],
+     "facts": {
+      "jurisdiction": "IR",
+      "party": "subject nationality",
+      "program": "comprehensive",
+      "since": null,
+      "source": "fixture: OFAC programme [confirmed]",
+      "until": null,
+      "via": "IR"
+     },
+     "group": "OFAC comprehensive",
+     "message": "The subject nationality IR is under an OFAC comprehensive sanctions programme (source: fixture: OFAC programme [confirmed])."
+    },
+    {
+     "after": [],
+     "before": [],
+     "facts": {
+      "group": "E:1",
+      "jurisdiction": "IR",
+      "party": "subject nationality",
+      "since": null,
+      "source": "fixture: 15 CFR 740 Supp. 1 E:1 [confirmed]",
+      "until": null,
+      "via": "IR"
+     },
+     "group": "E:1",
+     "message": "The subject nationality IR is in EAR country group E:1 (source: fixture: 15 CFR 740 Supp. 1 E:1 [confirmed])."
+    },
+    {
+     "after": [],
+     "before": [],
+     "facts": {
+      "group": "D:5",
+      "jurisdiction": "IR",
+      "party": "subject nationality",
+      "since": null,
+      "source": "fixture: 15 CFR 740 Supp. 1 D:5 [confirmed]",
+      "until": null,
+      "via": "IR"
+     },
+     "group": "D:5",
+     "message": "subject nationality IR is in EAR country group D:5 (source: fixture: 15 CFR 740 Supp. 1 D:5 [confirmed])."
+    }
+   ],
    "treated_as": null
   },
   "KH": {
@@ -353,12 +493,37 @@ registry := {
      }
     ]
    },
+   "edges": [
+    1577836800000000000,
+    1770076800000000000
+   ],
    "effective": "KH",
    "efta": null,
    "eu_member": null,
    "known": true,
    "name": "Cambodia",
    "ofac": {},
+   "party_facts": [
+    {
+     "after": [
+      1577836800000000000
+     ],
+     "before": [
+      1770076800000000000
+     ],
+     "facts": {
+      "group": "D:5",
+      "jurisdiction": "KH",
+      "party": "subject nationality",
+      "since": "2020-01-01",
+      "source": "fixture: 15 CFR 740 Supp. 1 D:5 [confirmed]",
+      "until": "2026-02-03",
+      "via": "KH"
+     },
+     "group": "D:5",
+     "message": "subject nationality KH is in EAR country group D:5 from 2020-01-01 until 2026-02-03 (source: fixture: 15 CFR 740 Supp. 1 D:5 [confirmed])."
+    }
+   ],
    "treated_as": null
   },
   "MO": {
@@ -398,12 +563,27 @@ registry := {
      }
     ]
    },
+   "edges": [],
    "effective": "MO",
    "efta": null,
    "eu_member": null,
    "known": true,
    "name": "Macau",
    "ofac": {},
+   "party_facts": [
+    {
+     "after": [],
+     "before": [],
+     "facts": {
+      "group": "Macau",
+      "jurisdiction": "MO",
+      "party": "subject nationality",
+      "source": "request input subject.nationalities"
+     },
+     "group": "Macau",
+     "message": "subject nationality MO is Macau, which the advanced-computing rules treat with D:5 (source: request input subject.nationalities)."
+    }
+   ],
    "treated_as": null
   },
   "RU": {
@@ -421,12 +601,34 @@ registry := {
      }
     ]
    },
+   "edges": [
+    1645660800000000000
+   ],
    "effective": "RU",
    "efta": null,
    "eu_member": null,
    "known": true,
    "name": "Russia",
    "ofac": {},
+   "party_facts": [
+    {
+     "after": [
+      1645660800000000000
+     ],
+     "before": [],
+     "facts": {
+      "group": "D:5",
+      "jurisdiction": "RU",
+      "party": "subject nationality",
+      "since": "2022-02-24",
+      "source": "fixture: 15 CFR 740 Supp. 1 D:5 [confirmed]",
+      "until": null,
+      "via": "RU"
+     },
+     "group": "D:5",
+     "message": "subject nationality RU is in EAR country group D:5 since 2022-02-24 (source: fixture: 15 CFR 740 Supp. 1 D:5 [confirmed])."
+    }
+   ],
    "treated_as": null
   },
   "SG": {
@@ -444,12 +646,14 @@ registry := {
      }
     ]
    },
+   "edges": [],
    "effective": "SG",
    "efta": null,
    "eu_member": null,
    "known": true,
    "name": "Singapore",
    "ofac": {},
+   "party_facts": [],
    "treated_as": null
   },
   "SY": {
@@ -478,6 +682,9 @@ registry := {
      }
     ]
    },
+   "edges": [
+    1751241600000000000
+   ],
    "effective": "SY",
    "efta": null,
    "eu_member": null,
@@ -496,22 +703,74 @@ registry := {
      }
     ]
    },
+   "party_facts": [
+    {
+     "after": [],
+     "before": [
+      1751241600000000000
+     ],
+     "facts": {
+      "jurisdiction": "SY",
+      "party": "subject nationality",
+      "program": "comprehensive",
+      "since": null,
+      "source": "fixture: OFAC programme [confirmed]",
+      "until": "2025-06-30",
+      "via": "SY"
+     },
+     "group": "OFAC comprehensive",
+     "message": "The subject nationality SY is under an OFAC comprehensive sanctions programme until 2025-06-30 (source: fixture: OFAC programme [confirmed])."
+    },
+    {
+     "after": [],
+     "before": [],
+     "facts": {
+      "group": "E:1",
+      "jurisdiction": "SY",
+      "party": "subject nationality",
+      "since": null,
+      "source": "fixture: 15 CFR 740 Supp. 1 E:1 [confirmed]",
+      "until": null,
+      "via": "SY"
+     },
+     "group": "E:1",
+     "message": "The subject nationality SY is in EAR country group E:1 (source: fixture: 15 CFR 740 Supp. 1 E:1 [confirmed])."
+    },
+    {
+     "after": [],
+     "before": [],
+     "facts": {
+      "group": "D:5",
+      "jurisdiction": "SY",
+      "party": "subject nationality",
+      "since": null,
+      "source": "fixture: 15 CFR 740 Supp. 1 D:5 [confirmed]",
+      "until": null,
+      "via": "SY"
+     },
+     "group": "D:5",
+     "message": "subject nationality SY is in EAR country group D:5 (source: fixture: 15 CFR 740 Supp. 1 D:5 [confirmed])."
+    }
+   ],
    "treated_as": null
   },
   "UA": {
    "code": "UA",
    "ear_groups": {},
+   "edges": [],
    "effective": "UA",
    "efta": null,
    "eu_member": null,
    "known": true,
    "name": "Ukraine",
    "ofac": {},
+   "party_facts": [],
    "treated_as": null
   },
   "UA-CRIMEA": {
    "code": "UA-CRIMEA",
    "ear_groups": {},
+   "edges": [],
    "effective": "UA-CRIMEA",
    "efta": null,
    "eu_member": null,
@@ -530,6 +789,23 @@ registry := {
      }
     ]
    },
+   "party_facts": [
+    {
+     "after": [],
+     "before": [],
+     "facts": {
+      "jurisdiction": "UA-CRIMEA",
+      "party": "subject nationality",
+      "program": "comprehensive",
+      "since": null,
+      "source": "fixture: OFAC programme [confirmed]",
+      "until": null,
+      "via": "UA-CRIMEA"
+     },
+     "group": "OFAC comprehensive",
+     "message": "The subject nationality UA-CRIMEA is under an OFAC comprehensive sanctions programme (source: fixture: OFAC programme [confirmed])."
+    }
+   ],
    "treated_as": null
   },
   "US": {
@@ -547,6 +823,7 @@ registry := {
      }
     ]
    },
+   "edges": [],
    "effective": "US",
    "efta": null,
    "eu_member": {
@@ -556,15 +833,20 @@ registry := {
    "known": true,
    "name": "United States",
    "ofac": {},
+   "party_facts": [],
    "treated_as": null
   }
  },
  "models": {
   "acme.lifted": {
    "closed": true,
+   "closed_frontier": true,
    "cn_genai_filed": null,
    "covered_frontier": null,
    "demo": false,
+   "deployed_targets": [
+    "aws:us-east-1"
+   ],
    "deployments": {
     "aws:us-east-1": [
      {
@@ -575,6 +857,10 @@ registry := {
     ]
    },
    "eccn": null,
+   "edges": [
+    1781222400000000000,
+    1782864000000000000
+   ],
    "eu_gpai_systemic_risk": null,
    "export_restrictions": [
     {
@@ -592,6 +878,10 @@ registry := {
      "trusted_partner_exempt_since_ns": null
     }
    ],
+   "frontier_basis": [
+    "per-model export restriction"
+   ],
+   "frontier_head": "Model acme.lifted is a closed frontier model (per-model export restriction) and the ",
    "id": "acme.lifted",
    "name": "Lifted",
    "provider": "meta",
@@ -602,9 +892,27 @@ registry := {
   },
   "acme.systemic": {
    "closed": true,
+   "closed_frontier": true,
    "cn_genai_filed": null,
    "covered_frontier": null,
    "demo": false,
+   "deployed_targets": [
+    "aws-bedrock:cn",
+    "aws-bedrock:crimea",
+    "aws-bedrock:de",
+    "aws-bedrock:eu",
+    "aws-bedrock:ghost",
+    "aws-bedrock:global",
+    "aws:ap-east-1",
+    "aws:cn-north-1",
+    "aws:eu-central-1",
+    "aws:eu-central-2",
+    "aws:eu-west-2",
+    "aws:me-central-1",
+    "aws:ua-crimea-1",
+    "aws:us-east-1",
+    "azure:chinanorth3"
+   ],
    "deployments": {
     "aws-bedrock:cn": [
      {
@@ -713,11 +1021,16 @@ registry := {
     ]
    },
    "eccn": null,
+   "edges": [],
    "eu_gpai_systemic_risk": {
     "source": "fixture: EU AI Act Art. 51 [confirmed]",
     "value": true
    },
    "export_restrictions": [],
+   "frontier_basis": [
+    "EU GPAI systemic risk"
+   ],
+   "frontier_head": "Model acme.systemic is a closed frontier model (EU GPAI systemic risk) and the ",
    "id": "acme.systemic",
    "name": "Systemic",
    "provider": "meta",
@@ -728,6 +1041,7 @@ registry := {
   },
   "anthropic.frontier": {
    "closed": true,
+   "closed_frontier": true,
    "cn_genai_filed": null,
    "covered_frontier": {
     "designated": true,
@@ -740,6 +1054,11 @@ registry := {
     "trusted_partner_release_ns": 1781481600000000000
    },
    "demo": false,
+   "deployed_targets": [
+    "aws-bedrock:eu",
+    "aws:ap-east-1",
+    "aws:us-east-1"
+   ],
    "deployments": {
     "aws-bedrock:eu": [
      {
@@ -764,8 +1083,18 @@ registry := {
     ]
    },
    "eccn": null,
+   "edges": [
+    1757030400000000000,
+    1780272000000000000,
+    1781481600000000000,
+    1782864000000000000
+   ],
    "eu_gpai_systemic_risk": null,
    "export_restrictions": [],
+   "frontier_basis": [
+    "covered frontier designation"
+   ],
+   "frontier_head": "Model anthropic.frontier is a closed frontier model (covered frontier designation) and the ",
    "id": "anthropic.frontier",
    "name": "Frontier",
    "provider": "anthropic",
@@ -786,9 +1115,13 @@ registry := {
   },
   "anthropic.mythos": {
    "closed": true,
+   "closed_frontier": true,
    "cn_genai_filed": null,
    "covered_frontier": null,
    "demo": false,
+   "deployed_targets": [
+    "aws:us-east-1"
+   ],
    "deployments": {
     "aws:us-east-1": [
      {
@@ -799,6 +1132,11 @@ registry := {
     ]
    },
    "eccn": null,
+   "edges": [
+    1757030400000000000,
+    1781222400000000000,
+    1782432000000000000
+   ],
    "eu_gpai_systemic_risk": null,
    "export_restrictions": [
     {
@@ -816,6 +1154,10 @@ registry := {
      "trusted_partner_exempt_since_ns": 1782432000000000000
     }
    ],
+   "frontier_basis": [
+    "per-model export restriction"
+   ],
+   "frontier_head": "Model anthropic.mythos is a closed frontier model (per-model export restriction) and the ",
    "id": "anthropic.mythos",
    "name": "Mythos",
    "provider": "anthropic",
@@ -836,9 +1178,27 @@ registry := {
   },
   "meta.llama": {
    "closed": false,
+   "closed_frontier": false,
    "cn_genai_filed": null,
    "covered_frontier": null,
    "demo": false,
+   "deployed_targets": [
+    "aws-bedrock:cn",
+    "aws-bedrock:crimea",
+    "aws-bedrock:de",
+    "aws-bedrock:eu",
+    "aws-bedrock:ghost",
+    "aws-bedrock:global",
+    "aws:ap-east-1",
+    "aws:cn-north-1",
+    "aws:eu-central-1",
+    "aws:eu-central-2",
+    "aws:eu-west-2",
+    "aws:me-central-1",
+    "aws:ua-crimea-1",
+    "aws:us-east-1",
+    "azure:chinanorth3"
+   ],
    "deployments": {
     "aws-bedrock:cn": [
      {
@@ -947,8 +1307,11 @@ registry := {
     ]
    },
    "eccn": null,
+   "edges": [],
    "eu_gpai_systemic_risk": null,
    "export_restrictions": [],
+   "frontier_basis": [],
+   "frontier_head": "Model meta.llama is a closed frontier model () and the ",
    "id": "meta.llama",
    "name": "Llama",
    "provider": "meta",
@@ -959,12 +1322,17 @@ registry := {
   },
   "meta.unfiled": {
    "closed": false,
+   "closed_frontier": false,
    "cn_genai_filed": {
     "source": "fixture: CAC filing list [confirmed]",
     "value": false
    },
    "covered_frontier": null,
    "demo": false,
+   "deployed_targets": [
+    "aws:cn-north-1",
+    "aws:us-east-1"
+   ],
    "deployments": {
     "aws:cn-north-1": [
      {
@@ -982,8 +1350,11 @@ registry := {
     ]
    },
    "eccn": null,
+   "edges": [],
    "eu_gpai_systemic_risk": null,
    "export_restrictions": [],
+   "frontier_basis": [],
+   "frontier_head": "Model meta.unfiled is a closed frontier model () and the ",
    "id": "meta.unfiled",
    "name": "Unfiled",
    "provider": "meta",
@@ -994,12 +1365,19 @@ registry := {
   },
   "zai.glm": {
    "closed": false,
+   "closed_frontier": false,
    "cn_genai_filed": {
     "source": "fixture: CAC filing list [confirmed]",
     "value": true
    },
    "covered_frontier": null,
    "demo": false,
+   "deployed_targets": [
+    "aws-bedrock:cn",
+    "aws-bedrock:global",
+    "aws:cn-north-1",
+    "aws:us-east-1"
+   ],
    "deployments": {
     "aws-bedrock:cn": [
      {
@@ -1031,8 +1409,13 @@ registry := {
     ]
    },
    "eccn": null,
+   "edges": [
+    1736899200000000000
+   ],
    "eu_gpai_systemic_risk": null,
    "export_restrictions": [],
+   "frontier_basis": [],
+   "frontier_head": "Model zai.glm is a closed frontier model () and the ",
    "id": "zai.glm",
    "name": "GLM",
    "provider": "zhipu",
@@ -1053,6 +1436,13 @@ registry := {
       "RU"
      ],
      "kind": "ownership",
+     "match": {
+      "CN": true,
+      "HK": true,
+      "IR": true,
+      "KP": true,
+      "RU": true
+     },
      "min_ownership_share": 0.5,
      "since": "2025-09-05",
      "since_ns": 1757030400000000000,
@@ -1523,9 +1913,10 @@ registry := {
    "source": "fixture: region azure:chinanorth3 [confirmed]"
   }
  },
- "schema": 1,
+ "schema": 2,
  "targets": {
   "aws-bedrock:cn": {
+   "edges": [],
    "global": false,
    "id": "aws-bedrock:cn",
    "kind": "bedrock_cris",
@@ -1672,9 +2063,43 @@ registry := {
     "azure:chinanorth3"
    ],
    "name": "aws-bedrock:cn",
-   "source": "fixture: scope aws-bedrock:cn [confirmed]"
+   "party_facts": [
+    {
+     "after": [],
+     "before": [],
+     "facts": {
+      "group": "D:5",
+      "jurisdiction": "CN",
+      "party": "member region aws:cn-north-1",
+      "since": null,
+      "source": "fixture: 15 CFR 740 Supp. 1 D:5 [confirmed]",
+      "until": null,
+      "via": "CN"
+     },
+     "group": "D:5",
+     "message": "member region aws:cn-north-1 CN is in EAR country group D:5 (source: fixture: 15 CFR 740 Supp. 1 D:5 [confirmed])."
+    },
+    {
+     "after": [],
+     "before": [],
+     "facts": {
+      "group": "D:5",
+      "jurisdiction": "CN",
+      "party": "member region azure:chinanorth3",
+      "since": null,
+      "source": "fixture: 15 CFR 740 Supp. 1 D:5 [confirmed]",
+      "until": null,
+      "via": "CN"
+     },
+     "group": "D:5",
+     "message": "member region azure:chinanorth3 CN is in EAR country group D:5 (source: fixture: 15 CFR 740 Supp. 1 D:5 [confirmed])."
+    }
+   ],
+   "source": "fixture: scope aws-bedrock:cn [confirmed]",
+   "unknown_members": []
   },
   "aws-bedrock:crimea": {
+   "edges": [],
    "global": false,
    "id": "aws-bedrock:crimea",
    "kind": "bedrock_cris",
@@ -1758,9 +2183,28 @@ registry := {
     "aws:ua-crimea-1"
    ],
    "name": "aws-bedrock:crimea",
-   "source": "fixture: scope aws-bedrock:crimea [confirmed]"
+   "party_facts": [
+    {
+     "after": [],
+     "before": [],
+     "facts": {
+      "jurisdiction": "UA-CRIMEA",
+      "party": "member region aws:ua-crimea-1",
+      "program": "comprehensive",
+      "since": null,
+      "source": "fixture: OFAC programme [confirmed]",
+      "until": null,
+      "via": "UA-CRIMEA"
+     },
+     "group": "OFAC comprehensive",
+     "message": "The member region aws:ua-crimea-1 UA-CRIMEA is under an OFAC comprehensive sanctions programme (source: fixture: OFAC programme [confirmed])."
+    }
+   ],
+   "source": "fixture: scope aws-bedrock:crimea [confirmed]",
+   "unknown_members": []
   },
   "aws-bedrock:de": {
+   "edges": [],
    "global": false,
    "id": "aws-bedrock:de",
    "kind": "bedrock_cris",
@@ -1808,9 +2252,12 @@ registry := {
     "aws:eu-central-1"
    ],
    "name": "aws-bedrock:de",
-   "source": "fixture: scope aws-bedrock:de [confirmed]"
+   "party_facts": [],
+   "source": "fixture: scope aws-bedrock:de [confirmed]",
+   "unknown_members": []
   },
   "aws-bedrock:eu": {
+   "edges": [],
    "global": false,
    "id": "aws-bedrock:eu",
    "kind": "bedrock_cris",
@@ -1897,9 +2344,12 @@ registry := {
     "aws:eu-west-2"
    ],
    "name": "aws-bedrock:eu",
-   "source": "fixture: scope aws-bedrock:eu [confirmed]"
+   "party_facts": [],
+   "source": "fixture: scope aws-bedrock:eu [confirmed]",
+   "unknown_members": []
   },
   "aws-bedrock:ghost": {
+   "edges": [],
    "global": false,
    "id": "aws-bedrock:ghost",
    "kind": "bedrock_cris",
@@ -1952,9 +2402,14 @@ registry := {
     "aws:nowhere-1"
    ],
    "name": "aws-bedrock:ghost",
-   "source": "fixture: scope aws-bedrock:ghost [confirmed]"
+   "party_facts": [],
+   "source": "fixture: scope aws-bedrock:ghost [confirmed]",
+   "unknown_members": [
+    "aws:nowhere-1"
+   ]
   },
   "aws-bedrock:global": {
+   "edges": [],
    "global": true,
    "id": "aws-bedrock:global",
    "kind": "bedrock_cris",
@@ -2041,9 +2496,12 @@ registry := {
     "aws:eu-central-1"
    ],
    "name": "aws-bedrock:global",
-   "source": "fixture: scope aws-bedrock:global [confirmed]"
+   "party_facts": [],
+   "source": "fixture: scope aws-bedrock:global [confirmed]",
+   "unknown_members": []
   },
   "aws:ap-east-1": {
+   "edges": [],
    "global": false,
    "id": "aws:ap-east-1",
    "kind": "region",
@@ -2124,9 +2582,28 @@ registry := {
     "aws:ap-east-1"
    ],
    "name": "aws:ap-east-1",
-   "source": "fixture: region aws:ap-east-1 [confirmed]"
+   "party_facts": [
+    {
+     "after": [],
+     "before": [],
+     "facts": {
+      "group": "D:5",
+      "jurisdiction": "HK",
+      "party": "member region aws:ap-east-1",
+      "since": null,
+      "source": "fixture: 15 CFR 740 Supp. 1 D:5 [confirmed]",
+      "until": null,
+      "via": "CN"
+     },
+     "group": "D:5",
+     "message": "member region aws:ap-east-1 HK is in EAR country group D:5 (treated as CN) (source: fixture: 15 CFR 740 Supp. 1 D:5 [confirmed])."
+    }
+   ],
+   "source": "fixture: region aws:ap-east-1 [confirmed]",
+   "unknown_members": []
   },
   "aws:cn-north-1": {
+   "edges": [],
    "global": false,
    "id": "aws:cn-north-1",
    "kind": "region",
@@ -2204,9 +2681,28 @@ registry := {
     "aws:cn-north-1"
    ],
    "name": "aws:cn-north-1",
-   "source": "fixture: region aws:cn-north-1 [confirmed]"
+   "party_facts": [
+    {
+     "after": [],
+     "before": [],
+     "facts": {
+      "group": "D:5",
+      "jurisdiction": "CN",
+      "party": "member region aws:cn-north-1",
+      "since": null,
+      "source": "fixture: 15 CFR 740 Supp. 1 D:5 [confirmed]",
+      "until": null,
+      "via": "CN"
+     },
+     "group": "D:5",
+     "message": "member region aws:cn-north-1 CN is in EAR country group D:5 (source: fixture: 15 CFR 740 Supp. 1 D:5 [confirmed])."
+    }
+   ],
+   "source": "fixture: region aws:cn-north-1 [confirmed]",
+   "unknown_members": []
   },
   "aws:eu-central-1": {
+   "edges": [],
    "global": false,
    "id": "aws:eu-central-1",
    "kind": "region",
@@ -2254,9 +2750,12 @@ registry := {
     "aws:eu-central-1"
    ],
    "name": "aws:eu-central-1",
-   "source": "fixture: region aws:eu-central-1 [confirmed]"
+   "party_facts": [],
+   "source": "fixture: region aws:eu-central-1 [confirmed]",
+   "unknown_members": []
   },
   "aws:eu-central-2": {
+   "edges": [],
    "global": false,
    "id": "aws:eu-central-2",
    "kind": "region",
@@ -2295,9 +2794,12 @@ registry := {
     "aws:eu-central-2"
    ],
    "name": "aws:eu-central-2",
-   "source": "fixture: region aws:eu-central-2 [confirmed]"
+   "party_facts": [],
+   "source": "fixture: region aws:eu-central-2 [confirmed]",
+   "unknown_members": []
   },
   "aws:eu-west-2": {
+   "edges": [],
    "global": false,
    "id": "aws:eu-west-2",
    "kind": "region",
@@ -2345,9 +2847,12 @@ registry := {
     "aws:eu-west-2"
    ],
    "name": "aws:eu-west-2",
-   "source": "fixture: region aws:eu-west-2 [confirmed]"
+   "party_facts": [],
+   "source": "fixture: region aws:eu-west-2 [confirmed]",
+   "unknown_members": []
   },
   "aws:me-central-1": {
+   "edges": [],
    "global": false,
    "id": "aws:me-central-1",
    "kind": "region",
@@ -2403,9 +2908,12 @@ registry := {
     "aws:me-central-1"
    ],
    "name": "aws:me-central-1",
-   "source": "fixture: region aws:me-central-1 [confirmed]"
+   "party_facts": [],
+   "source": "fixture: region aws:me-central-1 [confirmed]",
+   "unknown_members": []
   },
   "aws:ua-crimea-1": {
+   "edges": [],
    "global": false,
    "id": "aws:ua-crimea-1",
    "kind": "region",
@@ -2450,9 +2958,28 @@ registry := {
     "aws:ua-crimea-1"
    ],
    "name": "aws:ua-crimea-1",
-   "source": "fixture: region aws:ua-crimea-1 [confirmed]"
+   "party_facts": [
+    {
+     "after": [],
+     "before": [],
+     "facts": {
+      "jurisdiction": "UA-CRIMEA",
+      "party": "member region aws:ua-crimea-1",
+      "program": "comprehensive",
+      "since": null,
+      "source": "fixture: OFAC programme [confirmed]",
+      "until": null,
+      "via": "UA-CRIMEA"
+     },
+     "group": "OFAC comprehensive",
+     "message": "The member region aws:ua-crimea-1 UA-CRIMEA is under an OFAC comprehensive sanctions programme (source: fixture: OFAC programme [confirmed])."
+    }
+   ],
+   "source": "fixture: region aws:ua-crimea-1 [confirmed]",
+   "unknown_members": []
   },
   "aws:us-east-1": {
+   "edges": [],
    "global": false,
    "id": "aws:us-east-1",
    "kind": "region",
@@ -2500,9 +3027,12 @@ registry := {
     "aws:us-east-1"
    ],
    "name": "aws:us-east-1",
-   "source": "fixture: region aws:us-east-1 [confirmed]"
+   "party_facts": [],
+   "source": "fixture: region aws:us-east-1 [confirmed]",
+   "unknown_members": []
   },
   "azure:chinanorth3": {
+   "edges": [],
    "global": false,
    "id": "azure:chinanorth3",
    "kind": "region",
@@ -2580,18 +3110,38 @@ registry := {
     "azure:chinanorth3"
    ],
    "name": "azure:chinanorth3",
-   "source": "fixture: region azure:chinanorth3 [confirmed]"
+   "party_facts": [
+    {
+     "after": [],
+     "before": [],
+     "facts": {
+      "group": "D:5",
+      "jurisdiction": "CN",
+      "party": "member region azure:chinanorth3",
+      "since": null,
+      "source": "fixture: 15 CFR 740 Supp. 1 D:5 [confirmed]",
+      "until": null,
+      "via": "CN"
+     },
+     "group": "D:5",
+     "message": "member region azure:chinanorth3 CN is in EAR country group D:5 (source: fixture: 15 CFR 740 Supp. 1 D:5 [confirmed])."
+    }
+   ],
+   "source": "fixture: region azure:chinanorth3 [confirmed]",
+   "unknown_members": []
   }
  },
  "tenants": {
   "acme": {
    "demo": false,
+   "edges": [],
    "government": false,
    "hq_country": "US",
    "id": "acme",
    "name": "acme",
    "parent_country": null,
    "parent_ownership_share": 0.0,
+   "party_facts": [],
    "public_facing": false,
    "residency": {
     "countries": [],
@@ -2603,12 +3153,14 @@ registry := {
   },
   "ch-co": {
    "demo": false,
+   "edges": [],
    "government": false,
    "hq_country": "CH",
    "id": "ch-co",
    "name": "ch-co",
    "parent_country": null,
    "parent_ownership_share": 0.0,
+   "party_facts": [],
    "public_facing": false,
    "residency": {
     "countries": [
@@ -2623,12 +3175,30 @@ registry := {
   },
   "cn-internal": {
    "demo": false,
+   "edges": [],
    "government": false,
    "hq_country": "CN",
    "id": "cn-internal",
    "name": "cn-internal",
    "parent_country": null,
    "parent_ownership_share": 0.0,
+   "party_facts": [
+    {
+     "after": [],
+     "before": [],
+     "facts": {
+      "group": "D:5",
+      "jurisdiction": "CN",
+      "party": "tenant headquarters",
+      "since": null,
+      "source": "fixture: 15 CFR 740 Supp. 1 D:5 [confirmed]",
+      "until": null,
+      "via": "CN"
+     },
+     "group": "D:5",
+     "message": "tenant headquarters CN is in EAR country group D:5 (source: fixture: 15 CFR 740 Supp. 1 D:5 [confirmed])."
+    }
+   ],
    "public_facing": false,
    "residency": {
     "countries": [],
@@ -2640,12 +3210,30 @@ registry := {
   },
   "cn-minority": {
    "demo": false,
+   "edges": [],
    "government": false,
    "hq_country": "SG",
    "id": "cn-minority",
    "name": "cn-minority",
    "parent_country": "CN",
    "parent_ownership_share": 0.3,
+   "party_facts": [
+    {
+     "after": [],
+     "before": [],
+     "facts": {
+      "group": "D:5",
+      "jurisdiction": "CN",
+      "party": "tenant parent",
+      "since": null,
+      "source": "fixture: 15 CFR 740 Supp. 1 D:5 [confirmed]",
+      "until": null,
+      "via": "CN"
+     },
+     "group": "D:5",
+     "message": "tenant parent CN is in EAR country group D:5 (source: fixture: 15 CFR 740 Supp. 1 D:5 [confirmed])."
+    }
+   ],
    "public_facing": false,
    "residency": {
     "countries": [],
@@ -2657,12 +3245,30 @@ registry := {
   },
   "cn-owned": {
    "demo": false,
+   "edges": [],
    "government": false,
    "hq_country": "SG",
    "id": "cn-owned",
    "name": "cn-owned",
    "parent_country": "CN",
    "parent_ownership_share": 0.6,
+   "party_facts": [
+    {
+     "after": [],
+     "before": [],
+     "facts": {
+      "group": "D:5",
+      "jurisdiction": "CN",
+      "party": "tenant parent",
+      "since": null,
+      "source": "fixture: 15 CFR 740 Supp. 1 D:5 [confirmed]",
+      "until": null,
+      "via": "CN"
+     },
+     "group": "D:5",
+     "message": "tenant parent CN is in EAR country group D:5 (source: fixture: 15 CFR 740 Supp. 1 D:5 [confirmed])."
+    }
+   ],
    "public_facing": false,
    "residency": {
     "countries": [],
@@ -2674,12 +3280,30 @@ registry := {
   },
   "cn-public": {
    "demo": false,
+   "edges": [],
    "government": false,
    "hq_country": "CN",
    "id": "cn-public",
    "name": "cn-public",
    "parent_country": null,
    "parent_ownership_share": 0.0,
+   "party_facts": [
+    {
+     "after": [],
+     "before": [],
+     "facts": {
+      "group": "D:5",
+      "jurisdiction": "CN",
+      "party": "tenant headquarters",
+      "since": null,
+      "source": "fixture: 15 CFR 740 Supp. 1 D:5 [confirmed]",
+      "until": null,
+      "via": "CN"
+     },
+     "group": "D:5",
+     "message": "tenant headquarters CN is in EAR country group D:5 (source: fixture: 15 CFR 740 Supp. 1 D:5 [confirmed])."
+    }
+   ],
    "public_facing": true,
    "residency": {
     "countries": [],
@@ -2691,12 +3315,60 @@ registry := {
   },
   "cu-owned": {
    "demo": false,
+   "edges": [],
    "government": false,
    "hq_country": "GB",
    "id": "cu-owned",
    "name": "cu-owned",
    "parent_country": "CU",
    "parent_ownership_share": 1.0,
+   "party_facts": [
+    {
+     "after": [],
+     "before": [],
+     "facts": {
+      "jurisdiction": "CU",
+      "party": "tenant parent",
+      "program": "comprehensive",
+      "since": null,
+      "source": "fixture: OFAC programme [confirmed]",
+      "until": null,
+      "via": "CU"
+     },
+     "group": "OFAC comprehensive",
+     "message": "The tenant parent CU is under an OFAC comprehensive sanctions programme (source: fixture: OFAC programme [confirmed])."
+    },
+    {
+     "after": [],
+     "before": [],
+     "facts": {
+      "group": "E:2",
+      "jurisdiction": "CU",
+      "party": "tenant parent",
+      "since": null,
+      "source": "fixture: 15 CFR 740 Supp. 1 E:2 [confirmed]",
+      "until": null,
+      "via": "CU"
+     },
+     "group": "E:2",
+     "message": "The tenant parent CU is in EAR country group E:2 (source: fixture: 15 CFR 740 Supp. 1 E:2 [confirmed])."
+    },
+    {
+     "after": [],
+     "before": [],
+     "facts": {
+      "group": "D:5",
+      "jurisdiction": "CU",
+      "party": "tenant parent",
+      "since": null,
+      "source": "fixture: 15 CFR 740 Supp. 1 D:5 [confirmed]",
+      "until": null,
+      "via": "CU"
+     },
+     "group": "D:5",
+     "message": "tenant parent CU is in EAR country group D:5 (source: fixture: 15 CFR 740 Supp. 1 D:5 [confirmed])."
+    }
+   ],
    "public_facing": false,
    "residency": {
     "countries": [],
@@ -2708,12 +3380,14 @@ registry := {
   },
   "eu-co": {
    "demo": false,
+   "edges": [],
    "government": false,
    "hq_country": "DE",
    "id": "eu-co",
    "name": "eu-co",
    "parent_country": null,
    "parent_ownership_share": 0.0,
+   "party_facts": [],
    "public_facing": false,
    "residency": {
     "countries": [],
@@ -2725,12 +3399,14 @@ registry := {
   },
   "gov": {
    "demo": false,
+   "edges": [],
    "government": true,
    "hq_country": "US",
    "id": "gov",
    "name": "gov",
    "parent_country": null,
    "parent_ownership_share": 0.0,
+   "party_facts": [],
    "public_facing": false,
    "residency": {
     "countries": [],
@@ -2742,12 +3418,30 @@ registry := {
   },
   "hk-co": {
    "demo": false,
+   "edges": [],
    "government": false,
    "hq_country": "HK",
    "id": "hk-co",
    "name": "hk-co",
    "parent_country": null,
    "parent_ownership_share": 0.0,
+   "party_facts": [
+    {
+     "after": [],
+     "before": [],
+     "facts": {
+      "group": "D:5",
+      "jurisdiction": "HK",
+      "party": "tenant headquarters",
+      "since": null,
+      "source": "fixture: 15 CFR 740 Supp. 1 D:5 [confirmed]",
+      "until": null,
+      "via": "CN"
+     },
+     "group": "D:5",
+     "message": "tenant headquarters HK is in EAR country group D:5 (treated as CN) (source: fixture: 15 CFR 740 Supp. 1 D:5 [confirmed])."
+    }
+   ],
    "public_facing": false,
    "residency": {
     "countries": [],
@@ -2759,12 +3453,60 @@ registry := {
   },
   "ir-co": {
    "demo": false,
+   "edges": [],
    "government": false,
    "hq_country": "IR",
    "id": "ir-co",
    "name": "ir-co",
    "parent_country": null,
    "parent_ownership_share": 0.0,
+   "party_facts": [
+    {
+     "after": [],
+     "before": [],
+     "facts": {
+      "jurisdiction": "IR",
+      "party": "tenant headquarters",
+      "program": "comprehensive",
+      "since": null,
+      "source": "fixture: OFAC programme [confirmed]",
+      "until": null,
+      "via": "IR"
+     },
+     "group": "OFAC comprehensive",
+     "message": "The tenant headquarters IR is under an OFAC comprehensive sanctions programme (source: fixture: OFAC programme [confirmed])."
+    },
+    {
+     "after": [],
+     "before": [],
+     "facts": {
+      "group": "E:1",
+      "jurisdiction": "IR",
+      "party": "tenant headquarters",
+      "since": null,
+      "source": "fixture: 15 CFR 740 Supp. 1 E:1 [confirmed]",
+      "until": null,
+      "via": "IR"
+     },
+     "group": "E:1",
+     "message": "The tenant headquarters IR is in EAR country group E:1 (source: fixture: 15 CFR 740 Supp. 1 E:1 [confirmed])."
+    },
+    {
+     "after": [],
+     "before": [],
+     "facts": {
+      "group": "D:5",
+      "jurisdiction": "IR",
+      "party": "tenant headquarters",
+      "since": null,
+      "source": "fixture: 15 CFR 740 Supp. 1 D:5 [confirmed]",
+      "until": null,
+      "via": "IR"
+     },
+     "group": "D:5",
+     "message": "tenant headquarters IR is in EAR country group D:5 (source: fixture: 15 CFR 740 Supp. 1 D:5 [confirmed])."
+    }
+   ],
    "public_facing": false,
    "residency": {
     "countries": [],
@@ -2776,12 +3518,27 @@ registry := {
   },
   "mo-co": {
    "demo": false,
+   "edges": [],
    "government": false,
    "hq_country": "MO",
    "id": "mo-co",
    "name": "mo-co",
    "parent_country": null,
    "parent_ownership_share": 0.0,
+   "party_facts": [
+    {
+     "after": [],
+     "before": [],
+     "facts": {
+      "group": "Macau",
+      "jurisdiction": "MO",
+      "party": "tenant headquarters",
+      "source": "tenant record mo-co"
+     },
+     "group": "Macau",
+     "message": "tenant headquarters MO is Macau, which the advanced-computing rules treat with D:5 (source: tenant record mo-co)."
+    }
+   ],
    "public_facing": false,
    "residency": {
     "countries": [],
@@ -2793,12 +3550,14 @@ registry := {
   },
   "partner": {
    "demo": false,
+   "edges": [],
    "government": false,
    "hq_country": "US",
    "id": "partner",
    "name": "partner",
    "parent_country": null,
    "parent_ownership_share": 0.0,
+   "party_facts": [],
    "public_facing": false,
    "residency": {
     "countries": [],
@@ -2810,12 +3569,14 @@ registry := {
   },
   "sanctioned-co": {
    "demo": false,
+   "edges": [],
    "government": false,
    "hq_country": "US",
    "id": "sanctioned-co",
    "name": "sanctioned-co",
    "parent_country": null,
    "parent_ownership_share": 0.0,
+   "party_facts": [],
    "public_facing": false,
    "residency": {
     "countries": [],
@@ -2827,12 +3588,14 @@ registry := {
   },
   "suspended-co": {
    "demo": false,
+   "edges": [],
    "government": false,
    "hq_country": "US",
    "id": "suspended-co",
    "name": "suspended-co",
    "parent_country": null,
    "parent_ownership_share": 0.0,
+   "party_facts": [],
    "public_facing": false,
    "residency": {
     "countries": [],
@@ -2844,12 +3607,64 @@ registry := {
   },
   "sy-co": {
    "demo": false,
+   "edges": [
+    1751241600000000000
+   ],
    "government": false,
    "hq_country": "SY",
    "id": "sy-co",
    "name": "sy-co",
    "parent_country": null,
    "parent_ownership_share": 0.0,
+   "party_facts": [
+    {
+     "after": [],
+     "before": [
+      1751241600000000000
+     ],
+     "facts": {
+      "jurisdiction": "SY",
+      "party": "tenant headquarters",
+      "program": "comprehensive",
+      "since": null,
+      "source": "fixture: OFAC programme [confirmed]",
+      "until": "2025-06-30",
+      "via": "SY"
+     },
+     "group": "OFAC comprehensive",
+     "message": "The tenant headquarters SY is under an OFAC comprehensive sanctions programme until 2025-06-30 (source: fixture: OFAC programme [confirmed])."
+    },
+    {
+     "after": [],
+     "before": [],
+     "facts": {
+      "group": "E:1",
+      "jurisdiction": "SY",
+      "party": "tenant headquarters",
+      "since": null,
+      "source": "fixture: 15 CFR 740 Supp. 1 E:1 [confirmed]",
+      "until": null,
+      "via": "SY"
+     },
+     "group": "E:1",
+     "message": "The tenant headquarters SY is in EAR country group E:1 (source: fixture: 15 CFR 740 Supp. 1 E:1 [confirmed])."
+    },
+    {
+     "after": [],
+     "before": [],
+     "facts": {
+      "group": "D:5",
+      "jurisdiction": "SY",
+      "party": "tenant headquarters",
+      "since": null,
+      "source": "fixture: 15 CFR 740 Supp. 1 D:5 [confirmed]",
+      "until": null,
+      "via": "SY"
+     },
+     "group": "D:5",
+     "message": "tenant headquarters SY is in EAR country group D:5 (source: fixture: 15 CFR 740 Supp. 1 D:5 [confirmed])."
+    }
+   ],
    "public_facing": false,
    "residency": {
     "countries": [],

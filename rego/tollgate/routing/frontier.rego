@@ -4,18 +4,11 @@ package tollgate.routing
 
 import rego.v1
 
-# "Frontier" from the registry: a model is a closed frontier model when its weights are closed
-# AND at least one of these holds (each is a registry fact with a source):
-frontier_basis contains "covered frontier designation" if model.covered_frontier.designated == true
-
-frontier_basis contains "per-model export restriction" if count(model.export_restrictions) > 0
-
-frontier_basis contains "EU GPAI systemic risk" if model.eu_gpai_systemic_risk.value == true
-
-closed_frontier if {
-	model.closed == true
-	count(frontier_basis) > 0
-}
+# A model is a closed frontier model when its weights are closed AND at least one of these holds
+# (each is a registry fact with a source): a covered-frontier designation, any per-model export
+# restriction on record, the EU GPAI systemic-risk flag. The data-document compiler lists the
+# bases that hold in `model.frontier_basis` (sorted) and sets `model.closed_frontier`.
+closed_frontier if model.closed_frontier == true
 
 covered := model.covered_frontier if model.covered_frontier.designated == true
 
@@ -58,16 +51,17 @@ phase_text := {
 	"trusted_partner": "in its government and trusted-partner window",
 }
 
-deny contains reason(
-	"COVERED_FRONTIER_PRE_RELEASE",
-	concat("", ["Model ", model.id, " is a covered frontier model ", phase_text[release_phase], " (government access ", _iso(covered.government_access), ", trusted partners ", _iso(covered.trusted_partner_release), ", public ", _iso(covered.public_release), ") and tenant ", tenant.id, " is not eligible (source: ", covered.source, ")."]),
-	{
+deny contains {
+	"code": "COVERED_FRONTIER_PRE_RELEASE",
+	"message": concat("", ["Model ", model.id, " is a covered frontier model ", phase_text[release_phase], " (government access ", _iso(covered.government_access), ", trusted partners ", _iso(covered.trusted_partner_release), ", public ", _iso(covered.public_release), ") and tenant ", tenant.id, " is not eligible (source: ", covered.source, ")."]),
+	"facts": {
 		"model": model.id, "tenant": tenant.id, "phase": release_phase,
 		"government": tenant.government, "trusted_partner": trusted_partner_value,
 		"government_access": covered.government_access, "trusted_partner_release": covered.trusted_partner_release,
 		"public_release": covered.public_release, "source": covered.source,
 	},
-) if {
+} if {
+	model.covered_frontier.designated == true # (most models: stop here)
 	covered
 	tenant
 	not release_allows

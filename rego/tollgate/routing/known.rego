@@ -25,11 +25,10 @@ deny contains reason(
 # A scope naming a region the registry lacks cannot be checked member by member: fail closed.
 deny contains reason(
 	"UNKNOWN_REGION",
-	concat("", ["Routing scope ", target.id, " includes region ", m.region, ", which is not in the registry (source: ", target.source, ")."]),
-	{"target": target.id, "region": m.region, "source": target.source},
+	concat("", ["Routing scope ", target.id, " includes region ", r, ", which is not in the registry (source: ", target.source, ")."]),
+	{"target": target.id, "region": r, "source": target.source},
 ) if {
-	some m in target.member_facts
-	not m.known
+	some r in target.unknown_members
 }
 
 # Defence in depth: the API validates input, but a policy must not fail open if it did not.

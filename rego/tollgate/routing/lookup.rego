@@ -2,6 +2,12 @@
 #
 # Everything is keyed by id, so each lookup is O(1) whatever the number of tenants or models.
 # Times are integer nanoseconds; windows are half-open [since_ns, until_ns) with null = unbounded.
+#
+# Speed: regorus spends microseconds on every rule it evaluates, even one that fails at once.
+# So what depends on a single entity (a tenant's parties, a scope's member regions, a model's
+# frontier class, the window edges) is computed once per registry revision by
+# broker/policy/datadoc.py, and the rules here read it with a few lookups. Each precomputed fact
+# keeps its window, so the rules still decide the time question at `now` on every request.
 package tollgate.routing
 
 import rego.v1
@@ -28,14 +34,19 @@ subject_nationalities contains n if {
 
 us_person if subject.us_person == true
 
-# The resolved jurisdiction of a code; an unknown code has no facts (and so adds no restriction).
-jurisdiction(code) := reg.jurisdictions[code]
-
-jurisdiction(code) := {"code": code, "known": false, "effective": code, "ear_groups": {}, "ofac": {}} if {
-	not reg.jurisdictions[code]
+# in_window(f): a precomputed fact is in force at `now`. `after` holds its since_ns and `before`
+# its until_ns when set ([] when unbounded), i.e. the half-open window [since, until).
+in_window(f) if {
+	every t in f.after {
+		t <= now
+	}
+	every t in f.before {
+		now < t
+	}
 }
 
-# started/ended/active: window tests. `!= null` guards keep the comparisons number-to-number.
+# started/ended/active: window tests on registry windows ({since_ns, until_ns}). `!= null`
+# guards keep the comparisons number-to-number.
 started(w) if w.since_ns == null
 
 started(w) if {
@@ -55,57 +66,7 @@ active(w) if {
 	not_ended(w)
 }
 
-# window_text renders a window for messages, e.g. " since 2025-01-15".
-window_text(w) := concat("", [" from ", w.since, " until ", w.until]) if {
-	w.since != null
-	w.until != null
-} else := concat("", [" since ", w.since]) if {
-	w.since != null
-} else := concat("", [" until ", w.until]) if {
-	w.until != null
-} else := ""
-
 # The input string for messages, even when the field is missing or not a string.
 input_text(field) := input[field] if {
 	is_string(input[field])
 } else := json.marshal(object.get(input, field, null))
-
-# Parties: every jurisdiction the request touches, with the role it plays and the fact's source.
-# Sanctions and embargo rules iterate these, so a new kind of party is added in one place.
-parties contains {
-	"role": "tenant headquarters",
-	"code": tenant.hq_country,
-	"jurisdiction": jurisdiction(tenant.hq_country),
-	"source": tenant.source,
-}
-
-parties contains {
-	"role": "tenant parent",
-	"code": tenant.parent_country,
-	"jurisdiction": jurisdiction(tenant.parent_country),
-	"source": tenant.source,
-} if tenant.parent_country != null
-
-parties contains {
-	"role": concat("", ["member region ", m.region]),
-	"code": m.country,
-	"jurisdiction": m.jurisdiction,
-	"source": m.source,
-} if {
-	some m in target.member_facts
-	m.known
-}
-
-parties contains {
-	"role": "subject nationality",
-	"code": n,
-	"jurisdiction": jurisdiction(n),
-	"source": "request input subject.nationalities",
-} if {
-	some n in subject_nationalities
-}
-
-# via_text names the treatment when a fact was inherited (e.g. HK's D:5 via CN).
-via_text(party, w) := "" if {
-	w.via == party.code
-} else := concat("", [" (treated as ", w.via, ")"])

@@ -41,3 +41,10 @@ test_valid_until_none if {
 	d := data.tollgate.routing.decision with input as object.union(base, {}) with data.tollgate.registry as registry
 	d.valid_until_ns == null
 }
+
+# A member region's window edge bounds the decision too (no fixture region has one: add it).
+test_valid_until_member_region_edge if {
+	reg := object.union(registry, {"targets": {"aws:us-east-1": {"edges": [times.iil, times.exempt]}}})
+	d := data.tollgate.routing.decision with input as object.union(base, {"now_ns": times.iil}) with data.tollgate.registry as reg
+	d.valid_until_ns == times.exempt
+}

@@ -4,10 +4,9 @@ package tollgate.routing
 import rego.v1
 
 # A country matches a restriction list by its own code or by its EAR treatment (HK as CN):
-# provider bars on "China" are read to cover Hong Kong, failing closed.
-listed(code, countries) if code in countries
-
-listed(code, countries) if jurisdiction(code).effective in countries
+# provider bars on "China" are read to cover Hong Kong, failing closed. The data-document
+# compiler lists every code a restriction covers either way in `c.match` ({code: true}).
+listed(code, c) if c.match[code] == true
 
 deny contains reason(
 	"PROVIDER_TERMS",
@@ -16,7 +15,7 @@ deny contains reason(
 ) if {
 	some c in provider.customer_restrictions
 	started(c)
-	listed(tenant.hq_country, c.countries)
+	listed(tenant.hq_country, c)
 }
 
 deny contains reason(
@@ -27,7 +26,7 @@ deny contains reason(
 	some c in provider.customer_restrictions
 	started(c)
 	tenant.parent_country != null
-	listed(tenant.parent_country, c.countries)
+	listed(tenant.parent_country, c)
 	tenant.parent_ownership_share > c.min_ownership_share
 }
 

@@ -1,57 +1,56 @@
-# OFAC comprehensive sanctions and EAR embargo groups, applied to every party of the request
-# (tenant HQ, tenant parent, each member region of the target, each subject nationality).
+# OFAC comprehensive sanctions and EAR embargo groups, applied to every party of the request:
+# tenant headquarters, tenant ultimate parent (whatever its share), each member region of the
+# target, each subject nationality.
+#
+# The facts per party are compiled by broker/policy/datadoc.py into `party_facts` (on the tenant,
+# the target and each jurisdiction as a nationality), one entry per window with its `group`, its
+# message and facts (naming the party, the jurisdiction, the treatment such as HK via CN, the
+# window and the source). A jurisdiction's facts are its own plus those of the jurisdiction it is
+# `treated_as` (HK and MO carry CN's windows). This module decides what each group bars, and when.
 package tollgate.routing
 
 import rego.v1
 
-# EAR groups that bar any model (terrorist-supporting and unilateral embargo).
+# Facts that bar the request whatever the model: an OFAC comprehensive programme, and the EAR
+# groups for terrorist-supporting countries (E:1) and unilateral embargoes (E:2).
+sanctions_group := "OFAC comprehensive"
+
 embargo_groups := {"E:1", "E:2"}
 
-# Macau is not in D:5, but the advanced-computing rules treat "D:5 or Macau" together.
-macau := "MO"
+# Facts that bar closed frontier models only: EAR group D:5, and Macau, which is not in D:5 but
+# which the advanced-computing rules treat together with it.
+frontier_groups := {"D:5", "Macau"}
 
-deny contains reason(
-	"SANCTIONED_JURISDICTION",
-	concat("", ["The ", p.role, " ", p.code, " is under an OFAC comprehensive sanctions programme", via_text(p, w), window_text(w), " (source: ", w.source, ")."]),
-	{"party": p.role, "jurisdiction": p.code, "via": w.via, "program": "comprehensive", "since": w.since, "until": w.until, "source": w.source},
-) if {
-	some p in parties
-	some w in object.get(p.jurisdiction.ofac, "comprehensive", [])
-	active(w)
+# Every fact about every party of this request (a fact about an unknown id adds nothing).
+party_facts contains f if some f in tenant.party_facts
+
+party_facts contains f if some f in target.party_facts
+
+party_facts contains f if {
+	some n in subject_nationalities
+	some f in reg.jurisdictions[n].party_facts
 }
 
-deny contains reason(
-	"EMBARGOED_DESTINATION",
-	concat("", ["The ", p.role, " ", p.code, " is in EAR country group ", w.group, via_text(p, w), window_text(w), " (source: ", w.source, ")."]),
-	{"party": p.role, "jurisdiction": p.code, "via": w.via, "group": w.group, "since": w.since, "until": w.until, "source": w.source},
-) if {
-	some p in parties
-	some g in embargo_groups
-	some w in object.get(p.jurisdiction.ear_groups, g, [])
-	active(w)
+deny contains {"code": "SANCTIONED_JURISDICTION", "message": f.message, "facts": f.facts} if {
+	some f in party_facts
+	f.group == sanctions_group
+	in_window(f)
 }
 
-deny contains reason(
-	"EMBARGOED_DESTINATION",
-	concat("", ["Model ", model.id, " is a closed frontier model (", concat(", ", sort(frontier_basis)), ") and the ", p.role, " ", p.code, " is in EAR country group D:5", via_text(p, w), window_text(w), " (source: ", w.source, ")."]),
-	{"party": p.role, "jurisdiction": p.code, "via": w.via, "group": "D:5", "model": model.id, "frontier_basis": sort(frontier_basis), "since": w.since, "until": w.until, "source": w.source},
-) if {
+deny contains {"code": "EMBARGOED_DESTINATION", "message": f.message, "facts": f.facts} if {
+	some f in party_facts
+	f.group in embargo_groups
+	in_window(f)
+}
+
+# "Model M is a closed frontier model (basis) and the " + "<party> is in EAR country group D:5 ...".
+deny contains {
+	"code": "EMBARGOED_DESTINATION",
+	"message": concat("", [model.frontier_head, f.message]),
+	"facts": object.union(f.facts, {"model": model.id, "frontier_basis": model.frontier_basis}),
+} if {
 	closed_frontier
-	some p in parties
-	some w in object.get(p.jurisdiction.ear_groups, "D:5", [])
-	active(w)
+	some f in party_facts
+	f.group in frontier_groups
+	in_window(f)
 }
-
-deny contains reason(
-	"EMBARGOED_DESTINATION",
-	concat("", ["Model ", model.id, " is a closed frontier model (", concat(", ", sort(frontier_basis)), ") and the ", p.role, " ", p.code, " is Macau, which the advanced-computing rules treat with D:5 (source: ", p.source, ")."]),
-	{"party": p.role, "jurisdiction": p.code, "group": "Macau", "model": model.id, "frontier_basis": sort(frontier_basis), "source": p.source},
-) if {
-	closed_frontier
-	some p in parties
-	is_macau(p)
-}
-
-is_macau(p) if p.code == macau
-
-is_macau(p) if p.jurisdiction.effective == macau

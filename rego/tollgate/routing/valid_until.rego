@@ -1,48 +1,44 @@
 # valid_until_ns: the next instant after input.now_ns at which this decision could change by
-# itself, i.e. the earliest edge of any time window the rules above read for this request.
-# It is conservative (an edge may turn out not to change the answer) but never late, so a cache
-# may keep the decision until then. null when no such edge exists.
+# itself, i.e. the earliest edge of any time window the rules above read for this request:
+# the EAR E:1/E:2/D:5 and OFAC windows of every party, the model's restriction dates, its
+# release windows, the tenant's trusted-partner windows, the provider's Entity-List and terms
+# dates. It is conservative (an edge may turn out not to change the answer) but never late, so a
+# cache may keep the decision until then. null when no such edge exists.
+#
+# The data-document compiler lists those edges per entity, sorted (`edges` on the tenant for its
+# headquarters and parent, on the target for its member regions, on each jurisdiction for a
+# subject nationality, and on the model for its own and its provider's dates).
 package tollgate.routing
 
 import rego.v1
 
-time_groups := {"E:1", "E:2", "D:5"}
-
-edges contains t if {
-	some p in parties
-	some g in time_groups
-	some w in object.get(p.jurisdiction.ear_groups, g, [])
-	some t in [w.since_ns, w.until_ns]
+future_edges contains t if {
+	some t in tenant.edges
+	t > now
 }
 
-edges contains t if {
-	some p in parties
-	some w in object.get(p.jurisdiction.ofac, "comprehensive", [])
-	some t in [w.since_ns, w.until_ns]
+future_edges contains t if {
+	some t in target.edges
+	t > now
 }
 
-edges contains t if {
-	some x in model.export_restrictions
-	some t in [x.effective_ns, x.lifted_ns, x.trusted_partner_exempt_since_ns]
+future_edges contains t if {
+	some n in subject_nationalities
+	some t in reg.jurisdictions[n].edges
+	t > now
 }
 
-edges contains t if {
-	some t in [covered.government_access_ns, covered.trusted_partner_release_ns, covered.public_release_ns]
+future_edges contains t if {
+	some t in model.edges
+	t > now
 }
 
-edges contains t if {
+future_edges contains t if {
 	some w in model.trusted_partners[tenant.id]
 	some t in [w.since_ns, w.until_ns]
+	is_number(t)
+	t > now
 }
-
-edges contains provider.entity_list.since_ns
-
-edges contains t if {
-	some c in provider.customer_restrictions
-	t := c.since_ns
-}
-
-future_edges := {t | some t in edges; is_number(t); t > now}
 
 # min() is avoided on purpose: rego-cpp 1.5.2 orders large integers as text inside sets, so
 # min/sort can be wrong across magnitudes. `<=` compares numerically in both engines.
