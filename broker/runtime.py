@@ -31,14 +31,20 @@ from broker.fleet.service import FleetService
 from broker.gateways import envoy_http, litellm_api, opa_compat
 from broker.gateways.envoy_grpc import GrpcServer, TollgateAuthorization
 from broker.http.health import ReadinessCheck
+from broker.lifecycle import api as lifecycle_api
+from broker.lifecycle.files import PolicySet, merged_data
+from broker.lifecycle.sources import AuditDecisionHistory, ServiceRegistrySource
+from broker.lifecycle.wiring import Lifecycle, build_lifecycle
 from broker.policy.pack import read_pack
 from broker.registry import api as registry_api
 from broker.registry.service import RegistryService
 from broker.security.jwks import KeySet
 from broker.security.keys import ensure_dev_token_key
+from broker.security.principal import Principal
 from broker.security.tokens import TokenVerifier
 from broker.storage.factory import create_store
 from broker.storage.interface import RegistryStore
+from broker.storage.sql import SqlRegistryStore
 
 log = structlog.get_logger(__name__)
 
@@ -55,6 +61,8 @@ class Runtime:
         self.fleet: FleetService | None = None
         self.notifier = ActivationNotifier()
         self.grpc: GrpcServer | None = None
+        self.lifecycle: Lifecycle | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
         self.policy_modules: dict[str, str] = {}
         self.policy_revision = ""
         self.policy_data: dict[str, Any] = {}
@@ -69,6 +77,7 @@ class Runtime:
             envoy_http.router,
             opa_compat.router,
             litellm_api.router,
+            lifecycle_api.router,
         ]
 
     # --- pieces -------------------------------------------------------------------------------
@@ -101,14 +110,53 @@ class Runtime:
         inputs = inputs_from_registry(reg, info.number if info else 0, self.policy_modules, self.policy_revision)
         if not self.policy_data:
             return inputs
-        # Policy-owned data sits beside the registry under data.tollgate (never over it).
-        data = dict(inputs.data)
-        tollgate = dict(data.get("tollgate", {}))
-        for key, value in self.policy_data.items():
-            if key != "registry":
-                tollgate[key] = value
-        data["tollgate"] = tollgate
+        data = merged_data(inputs.data, self.policy_data)
         return SnapshotInputs(inputs.modules, data, inputs.policy_revision, inputs.registry_revision)
+
+    def activate(self, version_id: str, modules: Mapping[str, str], data: Mapping[str, Any]) -> None:
+        self.activate_policy(version_id, modules, data)
+
+    def activate_policy(self, version_id: str, modules: Mapping[str, str], data: Mapping[str, Any]) -> None:
+        """The lifecycle's PolicyActivator: build the version's snapshot here, swap it on the
+        serving loop, and return only once every later pre-flight uses it (atomic activation)."""
+        assert self.snapshots is not None
+        previous = (self.policy_modules, self.policy_revision, self.policy_data)
+        self.policy_modules, self.policy_revision, self.policy_data = dict(modules), version_id, dict(data)
+        try:
+            snap = self.snapshots.build(self.snapshot_inputs())
+        except BaseException:
+            self.policy_modules, self.policy_revision, self.policy_data = previous
+            raise
+        loop = self.loop
+        on_loop = False
+        try:
+            on_loop = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            pass
+        if loop is None or on_loop or not loop.is_running():
+            self.snapshots.activate(snap)
+            return
+
+        async def swap() -> None:
+            assert self.snapshots is not None
+            self.snapshots.activate(snap)
+
+        asyncio.run_coroutine_threadsafe(swap(), loop).result(timeout=30)
+
+    def audit_policy(self, record: dict[str, Any]) -> int:
+        """Lifecycle steps become admin records ``policy.<step>``."""
+        rec = dict(record)
+        rec.pop("kind", None)
+        rec.pop("time", None)
+        actor = rec.pop("actor", {})
+        subject = rec.pop("version_id", None) or ""
+        return self.audit_admin({
+            "action": f"policy.{rec.pop('action')}",
+            "actor": actor.get("sub", "system") if isinstance(actor, dict) else str(actor),
+            "subject": subject,
+            "actor_identity": actor,
+            **rec,
+        })
 
     def active_bundle(self) -> PolicyBundle:
         assert self.snapshots is not None
@@ -137,6 +185,7 @@ class Runtime:
         state.settings = s
         state.token_verifier = self.build_verifier()
         state.readiness_checks = self.readiness
+        self.loop = asyncio.get_running_loop()
 
         self.audit = AuditLog(
             s.audit_dir,
@@ -157,18 +206,30 @@ class Runtime:
         state.registry_service = self.registry
         self.readiness["store"] = self.registry.readiness
 
-        pack = read_pack()
-        self.policy_modules, self.policy_revision = dict(pack.policies), pack.revision
         self.snapshots = SnapshotManager(self.engine_factory, source=self.snapshot_inputs,
                                          cache_size=s.decision_cache_size)
         self.snapshots.serve_on(asyncio.get_running_loop())
-        self.snapshots.refresh()
         self.snapshots.subscribe(lambda _snap: self.notifier.notify())
-        self.registry.on_commit(self.snapshots.request_refresh)
         self.readiness["policy"] = self._policy_ready
         self.decisions = DecisionService(self.snapshots, self.audit)
         state.decision_service = self.decisions
         state.snapshot_manager = self.snapshots
+
+        assert isinstance(self.store, SqlRegistryStore)
+        self.lifecycle = build_lifecycle(
+            self.store.engine,
+            registry=ServiceRegistrySource.from_service(self.registry),
+            audit=self.audit_policy,
+            activator=self,
+            history=AuditDecisionHistory(self.audit),
+            engine_name=s.engine if s.engine != "opa" else "regorus",
+        )
+        state.lifecycle = self.lifecycle
+        # Blocking start-up work (validating and activating the policy) runs off the event loop
+        # so that the activator's hand-off to the loop cannot deadlock.
+        await asyncio.to_thread(self._start_policy)
+        self.registry.on_commit(self.snapshots.request_refresh)
+        self.decisions.observer = self.lifecycle.shadow
 
         self.fleet = FleetService.open(s.data_dir, FleetConfig())
         state.fleet = self.fleet
@@ -183,7 +244,25 @@ class Runtime:
         log.info("broker.started", data_dir=str(s.data_dir), engine=s.engine,
                  policy_revision=self.policy_revision)
 
+    def _start_policy(self) -> None:
+        """Install the shipped pack as the baseline version on first start, then go live."""
+        assert self.lifecycle is not None
+        pack = read_pack()
+        files = {**pack.policies, **pack.tests}
+        system = Principal(subject="system", roles=frozenset({"admin"}))
+        installed = self.lifecycle.service.install_baseline(
+            PolicySet.of(files), system, message=f"shipped policy pack {pack.revision}"
+        )
+        if installed is None:
+            # A newer shipped pack never replaces the active version silently: it arrives as a
+            # draft for officers to review, propose and get approved (push is idempotent).
+            self.lifecycle.service.push(PolicySet.of(files), system, message=f"shipped policy pack {pack.revision}",
+                                        source={"kind": "shipped"})
+        self.lifecycle.start(restore_active=installed is None)
+
     async def stop(self) -> None:
+        if self.lifecycle is not None:
+            await asyncio.to_thread(self.lifecycle.stop)
         if self.grpc is not None:
             await self.grpc.stop()
         if self.snapshots is not None:

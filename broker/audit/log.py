@@ -36,9 +36,8 @@ from broker.audit.records import (
     IndexFields,
     admin_record,
     blob_path,
-    encode_record,
+    encode_with_index,
     index_fields,
-    index_fields_of,
 )
 from broker.audit.sequencer import GroupCommitSequencer
 from broker.audit.storage.base import LogStorage, SequenceStore
@@ -125,6 +124,8 @@ class AuditLog(LogReader):
         if self._thread is not None:
             self._thread.join()
         self._seq.close()
+        for w in self.witnesses:
+            w.close()
         self._started = False
 
     # -- appends ----------------------------------------------------------------------------
@@ -149,7 +150,7 @@ class AuditLog(LogReader):
         if self._sequencer.failure is not None:
             raise AuditUnavailable(f"audit log unavailable: {self._sequencer.failure}",
                                    details={"reason": self._sequencer.failure})
-        return encode_record(record, self._put_blob), index_fields_of(record)
+        return encode_with_index(record, self._put_blob)
 
     def _put_blob(self, digest: str, data: bytes) -> None:
         path = blob_path(digest)
@@ -214,10 +215,14 @@ class AuditLog(LogReader):
     def _add(self, records: list[bytes], meta: list[Any] | None = None) -> None:
         first = self._builder.size
         self._builder.append(records)
-        if self.index is not None and self.index.size() == first:
-            fields = meta or [None] * len(records)
-            self.index.add(first, [f if isinstance(f, IndexFields) else index_fields(r)
-                                   for r, f in zip(records, fields, strict=True)])
+        if self.index is None:
+            return
+        # The index may already hold some of these (re-integration after a failure).
+        have = self.index.size()
+        if first <= have < first + len(records):
+            fields = (meta or [None] * len(records))[have - first :]
+            self.index.add(have, [f if isinstance(f, IndexFields) else index_fields(r)
+                                  for r, f in zip(records[have - first :], fields, strict=True)])
 
     def _recover_tree(self) -> TreeBuilder:
         note = self.storage.get_checkpoint()

@@ -21,8 +21,10 @@ from broker.audit.tiles import MAX_ENTRY_SIZE
 
 RECORD_VERSION = 1
 ADMIN_ACTIONS = frozenset({
-    "registry.revision", "policy.draft", "policy.push", "policy.approve", "policy.activate",
-    "policy.rollback", "key.rotate", "log.export",
+    "registry.revision", "policy.draft", "policy.push", "policy.propose", "policy.approve",
+    "policy.reject", "policy.withdraw", "policy.impact", "policy.activate", "policy.rollback",
+    "policy.schedule", "policy.schedule.cancel", "policy.schedule.failed", "policy.shadow.start",
+    "policy.shadow.stop", "key.rotate", "log.export",
 })
 _OFFLOADABLE = {"decision": ("input", "result"), "admin": ("details",)}
 _MAX_DEPTH = 64
@@ -90,48 +92,51 @@ def now_rfc3339() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def _need(rec: Mapping[str, Any], key: str, kinds: type | tuple[type, ...]) -> Any:
-    if key not in rec:
-        raise InvalidRecord(f"{rec.get('kind')} record is missing {key!r}")
-    value = rec[key]
-    if not isinstance(value, kinds) or (isinstance(value, str) and not value):
-        raise InvalidRecord(f"{key!r} has the wrong type or is empty")
-    return value
+_DECISION_FIELDS: tuple[tuple[str, type | tuple[type, ...]], ...] = (
+    ("decision_id", str), ("input", dict), ("result", dict), ("engine", str),
+    ("caller", dict), ("policy_revision", (str, int)), ("registry_revision", (str, int)))
+_ADMIN_FIELDS: tuple[tuple[str, type | tuple[type, ...]], ...] = (
+    ("action", str), ("actor", str), ("subject", str), ("details", dict))
 
 
-def validate(rec: Mapping[str, Any]) -> None:
-    """Check the record schema for its ``kind``; raise :class:`InvalidRecord` on any problem."""
+def _check_fields(rec: Mapping[str, Any], fields: tuple[tuple[str, Any], ...], where: str,
+                  ) -> None:
+    for key, kinds in fields:
+        value = rec.get(key)
+        if not isinstance(value, kinds) or value == "":
+            if key not in rec:
+                raise InvalidRecord(f"{where} is missing {key!r}")
+            raise InvalidRecord(f"{where}: {key!r} has the wrong type or is empty")
+
+
+def validate(rec: Mapping[str, Any]) -> float:
+    """Check the record schema for its ``kind``; return its time as unix seconds.
+
+    Raises :class:`InvalidRecord` naming the first problem.
+    """
     if not isinstance(rec, Mapping):
         raise InvalidRecord("a record must be a JSON object")
     if rec.get("v") != RECORD_VERSION:
         raise InvalidRecord(f"record version 'v' must be {RECORD_VERSION}")
     kind = rec.get("kind")
-    parse_time(rec.get("time"))
+    ts = parse_time(rec.get("time")).timestamp()
     if kind == "decision":
-        _need(rec, "decision_id", str)
-        _need(rec, "input", dict)
-        result = _need(rec, "result", dict)
-        _need(rec, "engine", str)
-        _need(rec, "caller", dict)
-        _need(rec, "policy_revision", (str, int))
-        _need(rec, "registry_revision", (str, int))
+        _check_fields(rec, _DECISION_FIELDS, "decision record")
         for opt in ("tenant", "model"):
             if opt in rec and not isinstance(rec[opt], str):
                 raise InvalidRecord(f"{opt!r} must be a string")
-        if "blobs" not in rec or "result" not in rec["blobs"]:
-            _need(result, "decision", str)
-            codes = _need(result, "reason_codes", list)
-            if not all(isinstance(c, str) for c in codes):
+        if "result" not in rec.get("blobs", ()):
+            result = rec["result"]
+            _check_fields(result, (("decision", str), ("reason_codes", list)), "result")
+            if not all(isinstance(c, str) for c in result["reason_codes"]):
                 raise InvalidRecord("result.reason_codes must be a list of strings")
     elif kind == "admin":
-        action = _need(rec, "action", str)
-        if action not in ADMIN_ACTIONS:
-            raise InvalidRecord(f"unknown admin action {action!r}")
-        _need(rec, "actor", str)
-        _need(rec, "subject", str)
-        _need(rec, "details", dict)
+        _check_fields(rec, _ADMIN_FIELDS, "admin record")
+        if rec["action"] not in ADMIN_ACTIONS:
+            raise InvalidRecord(f"unknown admin action {rec['action']!r}")
     else:
         raise InvalidRecord(f"unknown record kind {kind!r}")
+    return ts
 
 
 def decision_record(*, decision_id: str, input: Mapping[str, Any], result: Mapping[str, Any],
@@ -168,7 +173,17 @@ def blob_path(digest_hex: str) -> str:
 
 def encode_record(rec: Mapping[str, Any], put_blob: BlobSink | None = None) -> bytes:
     """Validate and canonicalise; offload large payload fields through ``put_blob``."""
-    validate(rec)
+    return encode_with_index(rec, put_blob)[0]
+
+
+def encode_with_index(rec: Mapping[str, Any], put_blob: BlobSink | None = None,
+                      ) -> tuple[bytes, IndexFields]:
+    """:func:`encode_record` plus the record's search-index fields, parsing the time once."""
+    ts = validate(rec)
+    return _encode(rec, put_blob), index_fields_of(rec, ts)
+
+
+def _encode(rec: Mapping[str, Any], put_blob: BlobSink | None) -> bytes:
     data = canonical_json(rec)
     if len(data) <= MAX_ENTRY_SIZE:
         return data
@@ -213,8 +228,8 @@ def index_fields(entry: bytes) -> IndexFields:
     return index_fields_of(rec)
 
 
-def index_fields_of(rec: Mapping[str, Any]) -> IndexFields:
-    """Search keys of a record given as a mapping (no parsing needed)."""
+def index_fields_of(rec: Mapping[str, Any], ts: float | None = None) -> IndexFields:
+    """Search keys of a record given as a mapping; ``ts`` if its time is already parsed."""
     inp = rec.get("input") if isinstance(rec.get("input"), dict) else {}
     assert isinstance(inp, dict)
 
@@ -222,10 +237,11 @@ def index_fields_of(rec: Mapping[str, Any]) -> IndexFields:
         v = rec.get(key, inp.get(key))
         return v if isinstance(v, str) else None
 
-    try:
-        ts = parse_time(rec.get("time")).timestamp()
-    except InvalidRecord:
-        ts = 0.0
+    if ts is None:
+        try:
+            ts = parse_time(rec.get("time")).timestamp()
+        except InvalidRecord:
+            ts = 0.0
     return IndexFields(str(rec.get("kind", "")), ts, text("decision_id"), text("tenant"),
                        text("model"))
 

@@ -64,10 +64,11 @@ class GroupCommitSequencer:
         self._thread.start()
 
     def _put(self, records: Sequence[bytes], meta: Sequence[Any] | None, waiter: Any) -> None:
+        # Under the lock, so no item can slip in after the writer drained the queue on stop.
         with self._lock:
             if self._failure is not None:
                 raise self._unavailable(self._failure)
-            if self._thread is None or not self._thread.is_alive():
+            if self._thread is None:
                 raise AuditUnavailable("audit log is not running")
             self._queue.put((list(records), list(meta or [None] * len(records)), waiter))
 

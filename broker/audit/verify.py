@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -157,8 +158,10 @@ def _check_checkpoint(store: FsLogStorage, manifest: dict[str, Any],
         raise _Fail(stage, "checkpoint origin, size or root differs from the manifest")
     result.checkpoint = cp
     signers = ", ".join(f"{s.name}+{s.key_id.hex()}" for s in good)
+    when = "no time line" if cp.timestamp is None else time.strftime(
+        "%Y-%m-%dT%H:%M:%SZ", time.gmtime(cp.timestamp))
     result.checks.append(f"checkpoint: {cp.origin} size {cp.size} root "
-                         f"{base64.b64encode(cp.root).decode()} signed by {signers}")
+                         f"{base64.b64encode(cp.root).decode()} signed at {when} by {signers}")
     return cp
 
 

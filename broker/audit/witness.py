@@ -132,7 +132,12 @@ class WitnessClient:
                  http: httpx.Client | None = None, timeout: float = 10.0) -> None:
         self.url = url.rstrip("/") + "/add-checkpoint"
         self.verifier = verifier
+        self._owns_http = http is None
         self.http = http or httpx.Client(timeout=timeout)
+
+    def close(self) -> None:
+        if self._owns_http:
+            self.http.close()
 
     def add_checkpoint(self, old_size: int, proof: Sequence[bytes], checkpoint_note: bytes,
                        ) -> Signature:

@@ -9,6 +9,7 @@ import typer
 
 from broker.audit.cli import app as audit_app
 from broker.cli import engine, token
+from broker.lifecycle.cli import app as lifecycle_app
 from broker.policy.cli import app as policy_app
 from broker.registry.cli import app as registry_app
 
@@ -20,6 +21,10 @@ app = typer.Typer(
 )
 app.add_typer(token.app, name="token")
 app.add_typer(registry_app, name="registry")
+# One ``tollgate policy`` group: pack checks (test, check) and the lifecycle (push, propose, ...).
+policy_app.registered_commands.extend(lifecycle_app.registered_commands)
+policy_app.registered_groups.extend(lifecycle_app.registered_groups)
+policy_app.info.help = "Policies: pack tests and differential checks; versions, approval, activation."
 app.add_typer(policy_app, name="policy")
 app.add_typer(audit_app, name="audit")
 app.add_typer(engine.app, name="engine")

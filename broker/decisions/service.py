@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from broker.decisions.model import (
     Decision,
@@ -40,6 +40,15 @@ MAX_CHANGE_EVALUATIONS = 200_000
 Record = dict[str, Any]
 
 
+class DecisionObserver(Protocol):
+    """Sees every answered pre-flight (e.g. a shadow policy). Must not block or raise."""
+
+    @property
+    def active(self) -> bool: ...
+
+    def observe(self, input: Mapping[str, Any], active_result: Mapping[str, Any]) -> None: ...
+
+
 def tenant_forbidden(principal: Principal, tenant: str) -> Forbidden:
     return Forbidden(
         f"this token may not ask about tenant {tenant!r}",
@@ -59,6 +68,7 @@ class DecisionService:
         self.snapshots = snapshots
         self.sink = sink
         self._clock = clock
+        self.observer: DecisionObserver | None = None
 
     # --- single and batch pre-flights ----------------------------------------------------------
 
@@ -120,6 +130,12 @@ class DecisionService:
             cached=cached,
             audit_index=-1,
         )
+        observer = self.observer
+        if observer is not None and observer.active:
+            # Shadow evaluation of a candidate policy: queued, never blocks or changes the answer.
+            result = {**outcome.to_json(), "policy_revision": snap.policy_revision,
+                      "registry_revision": snap.registry_revision}
+            observer.observe(engine_input(query, at_ns), result)
         return decision, self._decision_record(decision, principal)
 
     def _decision_record(self, d: Decision, principal: Principal) -> Record:

@@ -31,10 +31,11 @@ from typing import Any
 from broker.lifecycle.evaluation import Outcome, PairRunner, compact, default_workers
 from broker.lifecycle.files import canonical_json
 from broker.lifecycle.protocols import DecisionHistory, RegistrySource
+from broker.lifecycle.sources import is_engine_input
 
 Progress = Callable[[int, int, str], None]
 _NS = 1_000_000_000
-SPOT_CHECKS = 400
+SPOT_CHECKS = 200
 
 
 def ns_iso(ns: int) -> str:
@@ -234,8 +235,9 @@ def _replay(
     records = 0
     for rec in history.iter_decisions(since):
         inp = rec.get("input")
-        if not isinstance(inp, dict):
-            continue
+        if not is_engine_input(inp):
+            continue  # e.g. a route-table record: not one replayable decision
+        assert isinstance(inp, dict)
         records += 1
         key = canonical_json(inp).decode()
         rev = int(rec.get("registry_revision") or 0)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
 from typing import Any
 
 from registry.model import Registry
@@ -68,6 +69,47 @@ class ServiceRegistrySource:
         self._load = load
         self._cache = _Cache()
 
+    @classmethod
+    def from_service(cls, service: Any) -> ServiceRegistrySource:
+        """For ``broker.registry.service.RegistryService`` (``head() -> RevisionInfo | None``)."""
+
+        def head() -> int:
+            info = service.head()
+            if info is None:
+                raise LookupError("the registry is empty")
+            return int(info.number)
+
+        return cls(head, service.load)
+
     def data_document(self, revision: int | None = None) -> tuple[int, Mapping[str, Any]]:
         rev = self._head() if revision is None else revision
         return rev, self._cache.get(rev, lambda: _compile(self._load(rev)))
+
+
+class AuditDecisionHistory:
+    """:class:`DecisionHistory` over the audit log's reader (``search(after=, limit=, since=)``).
+
+    Reads pages of 1,000 published records from the search index by time; only ``kind ==
+    "decision"`` records with a single engine input are returned (route tables and batch summaries
+    are skipped: they cannot be replayed as one decision).
+    """
+
+    def __init__(self, reader: Any, page: int = 1000) -> None:
+        self._reader = reader
+        self._page = page
+
+    def iter_decisions(self, since: datetime) -> Iterator[Mapping[str, Any]]:
+        after = -1
+        while True:
+            hits = self._reader.search(limit=self._page, after=after, since=since.timestamp())
+            for hit in hits:
+                record = hit["record"]
+                if record.get("kind") == "decision" and is_engine_input(record.get("input")):
+                    yield record
+            if len(hits) < self._page:
+                return
+            after = hits[-1]["index"]
+
+
+def is_engine_input(value: Any) -> bool:
+    return isinstance(value, dict) and all(k in value for k in ("tenant", "target", "model", "now_ns"))

@@ -14,7 +14,7 @@ from broker.audit import merkle
 from broker.audit.checkpoint import parse_checkpoint
 from broker.audit.errors import InvalidNote, InvalidProof
 from broker.audit.note import Ed25519Verifier, open_note
-from broker.audit.witness import Cosigner, CosignatureVerifier, WitnessClient
+from broker.audit.witness import CosignatureVerifier, Cosigner, WitnessClient
 
 
 class Witness:

@@ -205,7 +205,8 @@ UNLABELLED_JS = """() => {
   const bad = [];
   for (const el of document.querySelectorAll("input, select, textarea")) {
     if (el.type === "hidden" || el.closest("[hidden]")) continue;
-    const named = (el.labels && el.labels.length) || el.getAttribute("aria-label") || el.getAttribute("aria-labelledby");
+    const named = (el.labels && el.labels.length) || el.getAttribute("aria-label")
+      || el.getAttribute("aria-labelledby");
     if (!named) bad.push(el.outerHTML.slice(0, 120));
   }
   for (const el of document.querySelectorAll("button, a[href]")) {

@@ -1,73 +1,122 @@
-"""A stand-in broker for console tests while ``broker.runtime`` does not wire every feature yet.
+"""The real broker app plus whatever ``broker.runtime`` does not wire yet, for the console tests.
 
-It mounts whatever feature routers exist today (registry, pre-flight) over real services, plus
-the console router; the end-to-end tests prefer the real ``tollgate serve`` when it serves the
-console, and fall back to this.
+The end-to-end tests prefer a real ``tollgate serve`` subprocess whenever it serves ``/console/``
+and ``/v1/policies``; until then they run this: ``create_app`` (same services), plus the console
+router and, if missing, the policy lifecycle wired the way ``broker/lifecycle/wiring.py`` asks,
+with an activator that swaps the decisions SnapshotManager like the runtime's will.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import json
+import threading
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 
+from broker.app import create_app
 from broker.config import Settings
 from broker.console import router as console_router
-from broker.http.errors import install_error_handlers
+
+
+def _mounted(app: FastAPI, prefix: str) -> bool:
+    return any(getattr(r, "path", "").startswith(prefix) for r in app.routes)
+
+
+class _SnapshotActivator:
+    """Make a policy version live for pre-flight: new modules into the runtime, one snapshot swap."""
+
+    def __init__(self, runtime: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self.runtime = runtime
+        self.loop = loop
+        self.loop_thread = threading.current_thread()  # built in the lifespan, on the serving thread
+
+    def activate(self, version_id: str, modules: Mapping[str, str], data: Mapping[str, Any]) -> None:
+        rt = self.runtime
+        rt.policy_modules, rt.policy_revision, rt.policy_data = dict(modules), version_id, dict(data)
+        # Build off the loop, swap on the serving thread (regorus engines are per thread).
+        if threading.current_thread() is self.loop_thread:
+            rt.snapshots.refresh()
+            return
+        asyncio.run_coroutine_threadsafe(rt.snapshots.refresh_async(), self.loop).result(timeout=120)
+
+
+class _LogHistory:
+    """Logged decisions since a time, from the audit log's search index."""
+
+    def __init__(self, audit: Any) -> None:
+        self.audit = audit
+
+    def iter_decisions(self, since: datetime) -> Iterator[Mapping[str, Any]]:
+        after = -1
+        while True:
+            page = self.audit.search(since=since.timestamp(), after=after, limit=1000)
+            for hit in page:
+                if hit["record"].get("kind") == "decision":
+                    yield hit["record"]
+            if len(page) < 1000:
+                return
+            after = page[-1]["index"]
+
+
+def _audit_policy(rt: Any, record: Mapping[str, Any]) -> int:
+    """Lifecycle records -> the audit log's admin records. The log knows only a few policy actions
+    (ADMIN_ACTIONS); the others are logged as ``policy.draft`` with the real step in the details."""
+    from broker.audit.records import ADMIN_ACTIONS, admin_record
+
+    rec = json.loads(json.dumps(dict(record), default=str))
+    step = str(rec.pop("action"))
+    action = f"policy.{step}" if f"policy.{step}" in ADMIN_ACTIONS else "policy.draft"
+    actor = rec.pop("actor", {})
+    who = str(actor.get("sub", "system")) if isinstance(actor, dict) else str(actor)
+    subject = str(rec.get("version_id") or "")
+    index: int = rt.audit.append(admin_record(action=action, actor=who, subject=subject,
+                                              details={"lifecycle_action": step, **rec}))
+    return index
 
 
 def create_dev_app(data_dir: Path) -> FastAPI:
-    from broker.audit.api import router as audit_router
-    from broker.audit.keys import load_or_create_log_key
-    from broker.audit.log import AuditLog
-    from broker.decisions.api import router as decisions_router
-    from broker.decisions.service import DecisionService
-    from broker.decisions.snapshot import SnapshotManager, inputs_from_registry
-    from broker.engine.factory import create_engine
-    from broker.policy.pack import load_pack
-    from broker.registry.api import router as registry_router
-    from broker.registry.service import RegistryService
-    from broker.storage import create_store
+    app = create_app(Settings(data_dir=data_dir, include_demo=True, audit_checkpoint_interval_s=0.2))
+    if not _mounted(app, "/console"):
+        app.include_router(console_router)
+    if _mounted(app, "/v1/policies"):
+        return app
+    from broker.lifecycle.api import router as lifecycle_router
+    from broker.lifecycle.sources import ServiceRegistrySource
+    from broker.lifecycle.wiring import build_lifecycle
 
-    settings = Settings(data_dir=data_dir, include_demo=True)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    store = create_store(f"sqlite:///{data_dir / 'tollgate.db'}")
-    registry = RegistryService(store)
-    registry.bootstrap_shipped(include_demo=True)
-    modules = load_pack()
-
-    def source():  # type: ignore[no-untyped-def]
-        head = registry.head()
-        return inputs_from_registry(registry.load(), head.number if head else 0, modules, "pack")
-
-    snapshots = SnapshotManager(lambda: create_engine(settings.engine), source=source)
-    audit = AuditLog(data_dir / "audit", load_or_create_log_key(data_dir / "keys"), settings.log_origin,
-                     checkpoint_interval_s=0.2)
+    app.include_router(lifecycle_router)
+    inner = app.router.lifespan_context
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from broker.runtime import Runtime
+    async def lifespan(a: FastAPI) -> AsyncIterator[None]:
+        async with inner(a):
+            rt = a.state.runtime
+            registry = rt.registry
 
-        Runtime(settings).start(app.state)
-        snapshots.refresh()
-        snapshots.serve_on(asyncio.get_running_loop())
-        registry.on_commit(snapshots.request_refresh)
-        app.state.registry_service = registry
-        audit.start()
-        app.state.audit_log = audit
-        app.state.decision_service = DecisionService(snapshots, audit)
-        try:
-            yield
-        finally:
-            audit.close()
+            def head() -> int:
+                info = registry.head()
+                return info.number if info else 0
 
-    app = FastAPI(lifespan=lifespan)
-    install_error_handlers(app)
-    app.include_router(registry_router)
-    app.include_router(decisions_router)
-    app.include_router(audit_router)
-    app.include_router(console_router)
+            lifecycle = build_lifecycle(
+                rt.store.engine,
+                registry=ServiceRegistrySource(head, registry.load),
+                audit=lambda record: _audit_policy(rt, record),
+                activator=_SnapshotActivator(rt, asyncio.get_running_loop()),
+                history=_LogHistory(rt.audit),
+                engine_name=rt.settings.engine,
+            )
+            a.state.lifecycle = lifecycle
+            lifecycle.start()
+            try:
+                yield
+            finally:
+                lifecycle.stop()
+
+    app.router.lifespan_context = lifespan
     return app

@@ -124,3 +124,39 @@ def test_rego_tokenizer_round_trips_and_classifies(console_page: Any) -> None:
                      ("string", '"m \\"q\\""'), ("operator", ":="), ("keyword", "not")]:
         assert expected in types, expected
     assert out["lines"] == source.count("\n") + 1
+
+
+def test_consistency_proofs_verify_for_every_pair_and_detect_rewrites(console_page: Any) -> None:
+    leaves = [merkle.hash_leaf(bytes([i])) for i in range(17)]
+    node = merkle.list_node_getter(leaves)
+    cases = []
+    for n in range(1, 18):
+        for m in range(1, n + 1):
+            proof = merkle.consistency_proof(m, n, node) if m < n else []
+            cases.append([m, n, base64.b64encode(merkle.root_of(leaves[:m])).decode(),
+                          base64.b64encode(merkle.root_of(leaves[:n])).decode(),
+                          [base64.b64encode(p).decode() for p in proof]])
+    out = console_page.evaluate(
+        """async (cases) => {
+            const mk = await import("/console/js/lib/merkle.js");
+            const b = await import("/console/js/lib/bytes.js");
+            const bad = [];
+            for (const [m, n, r1, r2, proof] of cases) {
+              const p = proof.map(x => b.b64decode(x));
+              const good = await mk.verifyConsistency(m, n, b.b64decode(r1), b.b64decode(r2), p);
+              if (!good.ok) bad.push(["good", m, n, good.reason]);
+              if (p.length) {
+                const forged = p.map(x => x.slice());
+                forged[0][5] ^= 1;
+                const r = await mk.verifyConsistency(m, n, b.b64decode(r1), b.b64decode(r2), forged);
+                if (r.ok) bad.push(["forged", m, n]);
+              }
+              if (m < n && (await mk.verifyConsistency(n, m, b.b64decode(r2), b.b64decode(r1), p)).ok) {
+                bad.push(["shrunk", m, n]);
+              }
+            }
+            return bad;
+        }""",
+        cases,
+    )
+    assert out == []

@@ -17,10 +17,15 @@ def test_sign_in_shows_subject_roles_and_only_allowed_pages(page: Any, broker: B
     sign_in(page, broker.base, broker.token("gateway", "gw"))
     nav = page.locator("#nav").inner_text()
     assert "Try a decision" in nav and "Audit" not in nav and "Registry" not in nav
+    # Without registry access the matrix takes typed columns and still works.
+    page.goto(f"{broker.base}/console/#/matrix?tenant=demo-us-commercial&columns=aws-bedrock:us")
+    page.get_by_role("grid").wait_for()
+    assert page.locator("thead th").nth(1).inner_text() == "aws-bedrock:us"
 
 
-def test_garbage_token_is_refused_before_it_is_stored(page: Any, broker: Broker) -> None:
+def test_garbage_token_is_refused_before_it_is_stored(page: Any, broker: Broker, artifacts: Path) -> None:
     page.goto(f"{broker.base}/console/")
+    page.screenshot(path=str(artifacts / "signin.png"))
     page.get_by_label("Bearer token (JWT)").fill("not a token")
     assert_accessible_names(page)
     page.get_by_role("button", name="Sign in").click()
@@ -115,6 +120,9 @@ def test_auditor_verifies_checkpoint_and_receipt_in_the_browser(page: Any, broke
     receipt = page.get_by_test_id("receipt-status")
     receipt.wait_for()
     assert receipt.inner_text().startswith("✔ Receipt verified in this browser"), page.locator(".steps").inner_text()
+    # The browser remembered the first checkpoint; after more decisions it proves the log only grew.
+    consistency = page.get_by_test_id("consistency-status")
+    assert consistency.inner_text().startswith(("First checkpoint", "✔ Consistent"))
     record = page.get_by_test_id("record").inner_text()
     assert decision_id in record and '"caller"' in record and '"sub": "alice"' in record
     assert_accessible_names(page)
@@ -122,6 +130,13 @@ def test_auditor_verifies_checkpoint_and_receipt_in_the_browser(page: Any, broke
     with page.expect_download() as dl:
         page.get_by_role("button", name="Download receipt").click()
     assert dl.value.suggested_filename == f"receipt-{decision_id}.tlog-proof"
+    sign_in(page, broker.base, broker.token("officer", "alice"))
+    _decide(page, broker, "demo-uk", "aws-bedrock:eu", "anthropic.claude-opus-4-7")
+    sign_in(page, broker.base, broker.token("auditor", "carol"))
+    page.goto(f"{broker.base}/console/#/audit?decision={decision_id}")
+    page.get_by_test_id("receipt-status").wait_for()
+    assert page.get_by_test_id("consistency-status").inner_text().startswith("✔ Consistent"), (
+        page.get_by_test_id("consistency-status").inner_text())
     with page.expect_download() as dl:
         page.get_by_role("button", name="Download export").click()
     assert dl.value.suggested_filename.endswith(".tar.gz")

@@ -6,7 +6,8 @@ import { download, table } from "../lib/ui.js";
 
 const KIND_LABEL = { gain: "gains access", lose: "loses access", reasons: "reasons change", obligations: "obligations change" };
 
-export function impactView(report) {
+/** `serverCsv` (optional) fetches the broker's own CSV export; otherwise the CSV is built here. */
+export function impactView(report, serverCsv = null) {
   const s = report.summary || {};
   const groups = report.groups || [];
   const tenants = [...new Set(groups.map((g) => g.tenant))].sort();
@@ -47,7 +48,7 @@ export function impactView(report) {
     h("div", { class: "row" }, field("Tenant", fTenant).wrap, field("Change", fKind).wrap, field("Reason code", fCode).wrap, field("Filter", fText).wrap),
     h("div", { class: "toolbar" },
       h("button", { type: "button", onclick: () => download(`impact-${(report.id || "report").slice(0, 12)}.json`, JSON.stringify(report, null, 2), "application/json") }, "Export JSON"),
-      h("button", { type: "button", onclick: () => download(`impact-${(report.id || "report").slice(0, 12)}.csv`, toCsv(report.changes || []), "text/csv") }, "Export CSV")),
+      h("button", { type: "button", onclick: async () => download(`impact-${(report.id || "report").slice(0, 12)}.csv`, serverCsv ? await serverCsv() : toCsv(report.changes || []), "text/csv") }, "Export CSV")),
     out);
 }
 

@@ -43,6 +43,8 @@ export function grid({ models, columns, first, second, strict, onSelect }) {
     body.append(row);
   });
   table.append(body);
+  const counts = {};
+  for (const row of cells) for (const x of row) counts[x.td.dataset.state] = (counts[x.td.dataset.state] || 0) + 1;
 
   let selected = null;
   function focusCell(r, c) {
@@ -76,7 +78,9 @@ export function grid({ models, columns, first, second, strict, onSelect }) {
       choose(r, c);
     }
   });
-  return h("div", { class: "matrix-wrap" }, table);
+  const summary = h("p", { class: "matrix-counts", "data-testid": "matrix-counts" },
+    `${counts.allow || 0} allowed, ${counts.obligation || 0} allowed with obligations, ${counts.deny || 0} denied, ${counts.none || 0} not served.`);
+  return h("div", {}, summary, h("div", { class: "matrix-wrap" }, table));
 }
 
 function cellKind(hit, strict) {
