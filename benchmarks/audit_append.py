@@ -20,8 +20,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from broker.audit.log import AuditLog  # noqa: E402
-from broker.audit.records import decision_record  # noqa: E402
+from broker.audit.log import AuditLog
+from broker.audit.records import decision_record
 
 
 def record(i: int) -> dict[str, object]:
@@ -80,7 +80,9 @@ def main() -> None:
     total = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
     runs = int(sys.argv[2]) if len(sys.argv) > 2 else 5
     print(f"cpus={os.cpu_count()} records/run={total} runs={runs}")
-    for label, fn, width in [("threads", run_threads, 64), ("asyncio", run_async, 256)]:
+    configs = [("threads", run_threads, 64), ("threads", run_threads, 256),
+               ("asyncio", run_async, 256)]
+    for label, fn, width in configs:
         rates = [fn(total, width) for _ in range(runs)]
         print(f"{label:8s} x{width}: median {statistics.median(rates):,.0f} durable appends/s "
               f"(runs: {', '.join(f'{r:,.0f}' for r in rates)})")

@@ -15,10 +15,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from broker.audit.export import export_log  # noqa: E402
-from broker.audit.log import AuditLog  # noqa: E402
-from broker.audit.verify import verify_export  # noqa: E402
-from benchmarks.audit_append import record  # noqa: E402
+from benchmarks.audit_append import record
+from broker.audit.export import export_log
+from broker.audit.log import AuditLog
+from broker.audit.verify import verify_export
 
 
 def main() -> None:

@@ -35,8 +35,8 @@ class LiveBroker:
 
     def start(self, timeout_s: float = 60.0) -> LiveBroker:
         env = {**os.environ, "TOLLGATE_GRPC_PORT": str(self.grpc_port), "RUST_BACKTRACE": "0", **self.env}
-        log = (self.data_dir / "broker.log").open("ab")
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = (self.data_dir / "broker.log").open("ab")
         self.proc = subprocess.Popen(
             [
                 sys.executable,

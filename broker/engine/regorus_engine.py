@@ -194,6 +194,11 @@ class RegorusEngine(PolicyEngine):
             results.append(RuleTestResult(package, rule, file, outcome, message, elapsed))
         return TestReport(NAME, tuple(results), _coverage(engine))
 
+    def release_thread(self) -> None:
+        """Free the calling thread's native engine now (regorus engines may only be freed on the
+        thread that built them; see broker.decisions.snapshot.release_thread_engine)."""
+        self._local.gen = self._local.engine = None
+
     def close(self) -> None:
         # Engines owned by other threads are freed when those threads next notice the
         # generation change or exit; this thread's engine is dropped now.

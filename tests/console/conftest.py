@@ -71,10 +71,12 @@ def page(browser: Any) -> Iterator[Any]:
     pg = context.new_page()
     errors: list[str] = []
     pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    # A CSP violation is only a console message; it would mean some feature silently does nothing.
+    pg.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
     pg.set_default_timeout(20_000)
     yield pg
     context.close()
-    assert not errors, f"uncaught JavaScript errors: {errors}"
+    assert not errors, f"uncaught JavaScript errors or CSP violations: {errors}"
 
 
 @pytest.fixture(scope="session")
@@ -90,11 +92,14 @@ def free_port() -> int:
         return port
 
 
-def wait_http(url: str, timeout: float = 60.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+def wait_http(url: str, timeout: float = 60.0, proc: subprocess.Popen[bytes] | None = None,
+              thread: threading.Thread | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}")
+        if thread is not None and not thread.is_alive():
+            raise RuntimeError("the broker failed to start (see its log above)")
         try:
             if httpx.get(url, timeout=2).status_code < 500:
                 return
@@ -117,7 +122,7 @@ class ThreadServer:
     def __enter__(self) -> str:
         self.thread.start()
         base = f"http://127.0.0.1:{self.port}"
-        wait_http(f"{base}/console/")
+        wait_http(f"{base}/console/", thread=self.thread)
         return base
 
     def __exit__(self, *exc: object) -> None:

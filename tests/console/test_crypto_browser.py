@@ -160,3 +160,25 @@ def test_consistency_proofs_verify_for_every_pair_and_detect_rewrites(console_pa
         cases,
     )
     assert out == []
+
+
+def test_the_browser_enforces_the_csp(browser: Any, console_only: str) -> None:
+    """An injected inline script does not run: the header is strict, and Chromium applies it.
+    (eval cannot be probed from here: Playwright's own evaluation bypasses the page's CSP.)"""
+    context = browser.new_context()
+    page = context.new_page()
+    violations: list[str] = []
+    page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+    page.goto(f"{console_only}/console/")
+    page.wait_for_selector("#view .page")
+    ran = page.evaluate(
+        """() => {
+            const s = document.createElement("script");
+            s.textContent = "window.__injected = true";
+            document.body.append(s);
+            return {inline: window.__injected === true};
+        }"""
+    )
+    context.close()
+    assert ran == {"inline": False}
+    assert violations

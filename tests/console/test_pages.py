@@ -152,3 +152,29 @@ def test_a_key_the_log_never_used_fails_verification(page: Any, broker: Broker) 
         status.wait_for()
         assert status.inner_text().startswith("✘ Not verified")
     page.evaluate("localStorage.clear()")
+
+
+def test_registry_past_revision_and_diff(page: Any, broker: Broker, artifacts: Path) -> None:
+    import httpx
+
+    token = broker.token("officer", "alice")
+    auth = {"Authorization": f"Bearer {token}"}
+    url = f"{broker.base}/v1/registry/tenants/demo-uk"
+    before = httpx.get(url, headers=auth, timeout=30).json()
+    after = {**before, "name": before["name"] + " (renamed)"}
+    r = httpx.put(url, json=after, headers={**auth, "X-Tollgate-Reason": "console test rename"}, timeout=30)
+    assert r.status_code == 200, r.text
+    new_rev = r.json()["revision"]["number"]
+    sign_in(page, broker.base, token)
+    page.goto(f"{broker.base}/console/#/registry?kind=tenants&id=demo-uk&rev={new_rev - 1}")
+    page.locator(".card h3 code", has_text="demo-uk").wait_for()
+    assert "(renamed)" not in page.locator(".split .card").inner_text()  # as it was then
+    page.get_by_label("Revision", exact=True).select_option("")
+    page.locator(".card h3", has_text="(renamed)").wait_for()  # as it is now
+    page.get_by_label("From revision").select_option(str(new_rev - 1))
+    page.get_by_label("To revision").select_option(str(new_rev))
+    page.get_by_role("button", name="Show differences").click()
+    diff = page.locator("table.data", has_text="demo-uk")
+    diff.wait_for()
+    assert "name" in diff.inner_text() and "(renamed)" in diff.inner_text()
+    page.screenshot(path=str(artifacts / "registry-diff.png"), full_page=True)

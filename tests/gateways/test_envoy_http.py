@@ -28,7 +28,7 @@ def test_allow_is_200_with_decision_headers(broker: LiveBroker, gateway_token: s
     assert r.status_code == 200, r.text
     assert r.headers["x-tollgate-decision-id"]
     assert r.headers["x-tollgate-reasons"] == ""
-    assert r.headers["x-tollgate-policy-revision"].startswith("sha256:")
+    assert r.headers["x-tollgate-policy-revision"]  # the active policy version id
 
 
 def test_deny_is_403_with_reason_codes(broker: LiveBroker, gateway_token: str) -> None:

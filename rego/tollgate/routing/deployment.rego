@@ -4,16 +4,19 @@
 # routing scope S serves requests for S only. A region inside a scope is not served by the scope's
 # deployment (the gateway would call a different endpoint / model id), and a scope is not served
 # by deployments on some of its members (cross-region inference is its own product).
+#
+# model, target: registry records, null when unknown (then known.rego reports it, not this).
 package tollgate.routing
 
 import rego.v1
 
-deny contains reason(
-	"MODEL_NOT_DEPLOYED",
-	concat("", ["Model ", model.id, " has no deployment on ", target.id, " (source: model record, ", model.source, ")."]),
-	{"model": model.id, "target": target.id, "deployed_targets": model.deployed_targets},
-) if {
-	model
-	target
+deployment_reasons(model, target) := {r |
+	model != null
+	target != null
 	not model.deployments[target.id]
+	r := {
+		"code": "MODEL_NOT_DEPLOYED",
+		"message": concat("", ["Model ", model.id, " has no deployment on ", target.id, " (source: model record, ", model.source, ")."]),
+		"facts": {"model": model.id, "target": target.id, "deployed_targets": model.deployed_targets},
+	}
 }

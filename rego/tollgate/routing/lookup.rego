@@ -1,69 +1,54 @@
-# Lookups into the compiled registry (data.tollgate.registry) and the request (input).
+# Time-window tests and input helpers shared by the concerns.
 #
-# Everything is keyed by id, so each lookup is O(1) whatever the number of tenants or models.
-# Times are integer nanoseconds; windows are half-open [since_ns, until_ns) with null = unbounded.
+# Times are integer nanoseconds since the epoch; windows are half-open [since_ns, until_ns) with
+# null = unbounded. What depends on a single entity (a tenant's parties, a scope's member
+# regions, a model's frontier class, the window edges) is computed once per registry revision by
+# broker/policy/datadoc.py; each precomputed fact keeps its window, so the question "is it in
+# force now?" is still decided on every request and decisions replay at any time.
 #
-# Speed: regorus spends microseconds on every rule it evaluates, even one that fails at once.
-# So what depends on a single entity (a tenant's parties, a scope's member regions, a model's
-# frontier class, the window edges) is computed once per registry revision by
-# broker/policy/datadoc.py, and the rules here read it with a few lookups. Each precomputed fact
-# keeps its window, so the rules still decide the time question at `now` on every request.
+# The evaluation time is read as `input.now_ns` where it is used (not copied into a variable):
+# if it is missing, every comparison with it is undefined, so a window with a start or an end
+# never counts as open. known.rego reports the missing time as INVALID_INPUT.
 package tollgate.routing
 
 import rego.v1
 
-reg := data.tollgate.registry
-
-now := input.now_ns
-
-tenant := reg.tenants[input.tenant]
-
-model := reg.models[input.model]
-
-target := reg.targets[input.target]
-
-provider := reg.providers[model.provider]
-
-# The subject of the request; null or absent means "unknown person", which is never a US person.
-subject := input.subject if is_object(input.subject)
-
-subject_nationalities contains n if {
-	some n in subject.nationalities
-	is_string(n)
-}
-
-us_person if subject.us_person == true
-
-# in_window(f): a precomputed fact is in force at `now`. `after` holds its since_ns and `before`
-# its until_ns when set ([] when unbounded), i.e. the half-open window [since, until).
+# in_window(f): a precomputed fact is in force now. `after` holds its since_ns and `before` its
+# until_ns when set ([] when unbounded), i.e. the half-open window [since, until).
 in_window(f) if {
 	every t in f.after {
-		t <= now
+		t <= input.now_ns
 	}
 	every t in f.before {
-		now < t
+		input.now_ns < t
 	}
 }
 
-# started/ended/active: window tests on registry windows ({since_ns, until_ns}). `!= null`
+# started/not_ended/active: window tests on registry windows ({since_ns, until_ns}). `!= null`
 # guards keep the comparisons number-to-number.
 started(w) if w.since_ns == null
 
 started(w) if {
 	w.since_ns != null
-	w.since_ns <= now
+	w.since_ns <= input.now_ns
 }
 
 not_ended(w) if w.until_ns == null
 
 not_ended(w) if {
 	w.until_ns != null
-	now < w.until_ns
+	input.now_ns < w.until_ns
 }
 
 active(w) if {
 	started(w)
 	not_ended(w)
+}
+
+# reached(t): the instant t (ns or null) is set and has passed.
+reached(t) if {
+	t != null
+	t <= input.now_ns
 }
 
 # The input string for messages, even when the field is missing or not a string.

@@ -48,3 +48,21 @@ test_valid_until_member_region_edge if {
 	d := data.tollgate.routing.decision with input as object.union(base, {"now_ns": times.iil}) with data.tollgate.registry as reg
 	d.valid_until_ns == times.exempt
 }
+
+# `allow` (for callers that query it alone) follows the decision and fails closed.
+test_allow_rule_follows_decision if {
+	a := data.tollgate.routing.allow with input as object.union(base, {}) with data.tollgate.registry as registry
+	a == true
+}
+
+test_allow_rule_false_when_denied if {
+	a := data.tollgate.routing.allow with input as object.union(base, {"tenant": "ir-co"}) with data.tollgate.registry as registry
+	a == false
+}
+
+# Unknown ids take the second lookup branch; the other concerns still run on the known records.
+test_unknown_id_keeps_other_reasons if {
+	d := data.tollgate.routing.decision with input as object.union(base, {"tenant": "nobody", "target": "aws-bedrock:crimea"}) with data.tollgate.registry as registry
+	denied(d, "UNKNOWN_TENANT")
+	denied(d, "SANCTIONED_JURISDICTION")
+}

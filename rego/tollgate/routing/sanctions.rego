@@ -7,50 +7,46 @@
 # message and facts (naming the party, the jurisdiction, the treatment such as HK via CN, the
 # window and the source). A jurisdiction's facts are its own plus those of the jurisdiction it is
 # `treated_as` (HK and MO carry CN's windows). This module decides what each group bars, and when.
+#
+# tenant, model, target: registry records (null when unknown: an unknown party adds no fact);
+# nationalities: the resolved jurisdictions of the subject's nationalities.
 package tollgate.routing
 
 import rego.v1
 
-# Facts that bar the request whatever the model: an OFAC comprehensive programme, and the EAR
-# groups for terrorist-supporting countries (E:1) and unilateral embargoes (E:2).
-sanctions_group := "OFAC comprehensive"
+sanctions_reasons(tenant, model, target, nationalities) := (sanctioned | embargoed) | frontier if {
+	# Every fact about every party of this request.
+	facts := [f | some party in array.concat([tenant, target], nationalities); some f in party.party_facts]
 
-embargo_groups := {"E:1", "E:2"}
+	# Whatever the model: an OFAC comprehensive programme bars the request ...
+	sanctioned := {r |
+		some f in facts
+		f.group == "OFAC comprehensive"
+		in_window(f)
+		r := {"code": "SANCTIONED_JURISDICTION", "message": f.message, "facts": f.facts}
+	}
 
-# Facts that bar closed frontier models only: EAR group D:5, and Macau, which is not in D:5 but
-# which the advanced-computing rules treat together with it.
-frontier_groups := {"D:5", "Macau"}
+	# ... and so do the EAR groups for terrorist-supporting countries (E:1) and unilateral
+	# embargoes (E:2).
+	embargoed := {r |
+		some f in facts
+		f.group in {"E:1", "E:2"}
+		in_window(f)
+		r := {"code": "EMBARGOED_DESTINATION", "message": f.message, "facts": f.facts}
+	}
 
-# Every fact about every party of this request (a fact about an unknown id adds nothing).
-party_facts contains f if some f in tenant.party_facts
-
-party_facts contains f if some f in target.party_facts
-
-party_facts contains f if {
-	some n in subject_nationalities
-	some f in reg.jurisdictions[n].party_facts
-}
-
-deny contains {"code": "SANCTIONED_JURISDICTION", "message": f.message, "facts": f.facts} if {
-	some f in party_facts
-	f.group == sanctions_group
-	in_window(f)
-}
-
-deny contains {"code": "EMBARGOED_DESTINATION", "message": f.message, "facts": f.facts} if {
-	some f in party_facts
-	f.group in embargo_groups
-	in_window(f)
-}
-
-# "Model M is a closed frontier model (basis) and the " + "<party> is in EAR country group D:5 ...".
-deny contains {
-	"code": "EMBARGOED_DESTINATION",
-	"message": concat("", [model.frontier_head, f.message]),
-	"facts": object.union(f.facts, {"model": model.id, "frontier_basis": model.frontier_basis}),
-} if {
-	closed_frontier
-	some f in party_facts
-	f.group in frontier_groups
-	in_window(f)
+	# Closed frontier models only (frontier.rego): EAR group D:5, and Macau, which is not in D:5
+	# but which the advanced-computing rules treat together with it. The message reads
+	# "Model M is a closed frontier model (basis) and the " + "<party> is in EAR country group D:5 ...".
+	frontier := {r |
+		model.closed_frontier == true
+		some f in facts
+		f.group in {"D:5", "Macau"}
+		in_window(f)
+		r := {
+			"code": "EMBARGOED_DESTINATION",
+			"message": concat("", [model.frontier_head, f.message]),
+			"facts": object.union(f.facts, {"model": model.id, "frontier_basis": model.frontier_basis}),
+		}
+	}
 }

@@ -29,7 +29,8 @@ export async function render(root, route) {
   const head = revisions.revision;
   const revSelect = select("rev", [["", `current (${head})`],
     ...revisions.items.map((r) => [String(r.number), `${r.number} · ${r.created_at.slice(0, 10)} · ${r.message.slice(0, 50)}`])], rev);
-  revSelect.addEventListener("change", () => nav({ rev: revSelect.value, id: "" }));
+  // Keep the selected entry: reading one entity at another revision is the point of the picker.
+  revSelect.addEventListener("change", () => nav({ rev: revSelect.value }));
   const search = h("input", { type: "search", name: "q", value: q, placeholder: "id or name" });
   const form = h("form", { class: "row", role: "search" },
     field("Revision", revSelect, "Read the registry exactly as it was at that revision.").wrap,
