@@ -70,6 +70,14 @@ class Settings(BaseSettings):
     audit_checkpoint_every: int = 1000
     audit_idle_resign_s: float = 60.0
     log_origin: str = "tollgate.dev/log"
+    audit_backend: Literal["auto", "fs", "postgres"] = Field(
+        default="auto",
+        description="where the audit log lives: fs (local files), postgres (shared by replicas); "
+        "auto = postgres when database_url is PostgreSQL",
+    )
+    replica_poll_interval_s: float = Field(
+        default=0.2, gt=0, description="replicas: how often to look for other replicas' changes"
+    )
 
     # Serving
     host: str = "127.0.0.1"

@@ -19,6 +19,7 @@ from broker.audit.keys import load_or_create_log_key
 from broker.audit.log import AuditLog
 from broker.audit.records import admin_record
 from broker.config import Settings
+from broker.console import router as console_router
 from broker.decisions import api as decisions_api
 from broker.decisions.service import DecisionService
 from broker.decisions.snapshot import SnapshotInputs, SnapshotManager, inputs_from_registry
@@ -38,6 +39,7 @@ from broker.lifecycle.wiring import Lifecycle, build_lifecycle
 from broker.policy.pack import read_pack
 from broker.registry import api as registry_api
 from broker.registry.service import RegistryService
+from broker.replicas.wiring import Replicas, open_replicas
 from broker.security.jwks import KeySet
 from broker.security.keys import ensure_dev_token_key
 from broker.security.principal import Principal
@@ -62,6 +64,7 @@ class Runtime:
         self.notifier = ActivationNotifier()
         self.grpc: GrpcServer | None = None
         self.lifecycle: Lifecycle | None = None
+        self.replicas: Replicas | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.policy_modules: dict[str, str] = {}
         self.policy_revision = ""
@@ -78,6 +81,7 @@ class Runtime:
             opa_compat.router,
             litellm_api.router,
             lifecycle_api.router,
+            console_router,
         ]
 
     # --- pieces -------------------------------------------------------------------------------
@@ -187,7 +191,10 @@ class Runtime:
         state.readiness_checks = self.readiness
         self.loop = asyncio.get_running_loop()
 
-        self.audit = AuditLog(
+        # With PostgreSQL, replicas share one audit log there (None: the local log, as always).
+        self.replicas = open_replicas(s)
+        make_log = AuditLog if self.replicas is None else self.replicas.audit_log
+        self.audit = make_log(
             s.audit_dir,
             load_or_create_log_key(s.keys_dir),
             s.log_origin,
@@ -230,6 +237,8 @@ class Runtime:
         await asyncio.to_thread(self._start_policy)
         self.registry.on_commit(self.snapshots.request_refresh)
         self.decisions.observer = self.lifecycle.shadow
+        if self.replicas is not None:
+            self.replicas.watch(self.registry, self.lifecycle.service, lambda: self.policy_revision)
 
         self.fleet = FleetService.open(s.data_dir, FleetConfig())
         state.fleet = self.fleet
@@ -261,6 +270,8 @@ class Runtime:
         self.lifecycle.start(restore_active=installed is None)
 
     async def stop(self) -> None:
+        if self.replicas is not None:
+            self.replicas.stop_watcher()
         if self.lifecycle is not None:
             await asyncio.to_thread(self.lifecycle.stop)
         if self.grpc is not None:
@@ -271,6 +282,8 @@ class Runtime:
             self.audit.close()
         if self.store is not None:
             self.store.close()
+        if self.replicas is not None:
+            self.replicas.close()
         log.info("broker.stopped")
 
     def _audit_ready(self) -> tuple[bool, str]:

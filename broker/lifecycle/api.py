@@ -26,6 +26,8 @@ router = APIRouter(prefix="/v1/policies", tags=["policies"])
 
 Author = Annotated[Principal, Depends(require_roles("officer", "admin"))]
 Checker = Annotated[Principal, Depends(require_roles("approver"))]
+# Approvers may run an impact analysis themselves: it is read-only and it is what they sign off.
+Analyst = Annotated[Principal, Depends(require_roles("officer", "admin", "approver"))]
 Reader = Annotated[Principal, Depends(require_roles("officer", "admin", "approver", "auditor"))]
 
 
@@ -218,7 +220,7 @@ def activate(ref: str, body: ActivateBody, lc: LC, who: Author, response: Respon
 
 
 @router.post("/{ref}/impact", status_code=status.HTTP_202_ACCEPTED, summary="Start an impact analysis job")
-def start_impact(ref: str, body: ImpactBody, lc: LC, who: Author) -> dict[str, Any]:
+def start_impact(ref: str, body: ImpactBody, lc: LC, who: Analyst) -> dict[str, Any]:
     vid = lc.service.resolve(ref)
     job = lc.jobs.submit(
         vid,
@@ -233,6 +235,11 @@ def start_impact(ref: str, body: ImpactBody, lc: LC, who: Author) -> dict[str, A
         ),
     )
     return job.to_json()
+
+
+@router.get("/{ref}/impact-reports", summary="Stored impact reports of a version, newest first")
+def impact_reports(ref: str, lc: LC, _: Reader) -> dict[str, Any]:
+    return {"items": lc.service.store.impacts_of(lc.service.resolve(ref))}
 
 
 @router.get("/{ref}/impact/{job_id}", summary="Progress and result of an impact analysis job")

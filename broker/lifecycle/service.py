@@ -278,8 +278,12 @@ class LifecycleService:
         with self._activation_lock, self.store.write() as conn:
             if self.store.current_activation(conn) is not None:
                 return None
-            for action in (Action.PROPOSE, Action.APPROVE, Action.ACTIVATE):
-                self.store.transition(conn, record.id, action)
+            self.store.transition(conn, record.id, Action.PROPOSE)
+            # Recorded as an approval so that a later rollback to the baseline needs none.
+            baseline = {"kind": "shipped baseline", "comment": "shipped with the product; no impact report"}
+            self.store.transition(conn, record.id, Action.APPROVE, decided_by=actor.subject,
+                                  decided_at=self.clock(), approval=baseline)
+            self.store.transition(conn, record.id, Action.ACTIVATE)
             self.store.add_activation(conn, record.id, None, "baseline", actor.subject)
             self._make_live(record.id)
             self._step(conn, "activate", actor, record.id, previous=None, reason="shipped baseline")

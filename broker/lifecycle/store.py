@@ -411,6 +411,22 @@ class LifecycleStore:
             "report": _load(row.report),
         }
 
+    def impacts_of(self, version_id: str, limit: int = 20) -> list[dict[str, Any]]:
+        """Stored impact reports of a version, newest first, without the report bodies."""
+        cols = [c for c in t.impact_reports.c if c.name != "report"]
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(*cols)
+                .where(t.impact_reports.c.version_id == version_id)
+                .order_by(t.impact_reports.c.created_at.desc())
+                .limit(limit)
+            ).all()
+        return [
+            {"id": r.id, "version_id": r.version_id, "base_version_id": r.base_version_id,
+             "created_at": _iso(r.created_at), "created_by": r.created_by, "summary": _load(r.summary)}
+            for r in rows
+        ]
+
     # --- shadow runs -----------------------------------------------------------------------------
 
     def start_shadow(self, conn: Connection, version_id: str, actor: str) -> int:

@@ -50,7 +50,7 @@ def _install_chromium() -> str | None:
     return None if CHROMIUM.exists() else f"apt installed chromium but {CHROMIUM} is still missing"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     reason = _install_chromium()
     if reason:
@@ -79,7 +79,7 @@ def page(browser: Any) -> Iterator[Any]:
     assert not errors, f"uncaught JavaScript errors or CSP violations: {errors}"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def artifacts() -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
@@ -130,7 +130,7 @@ class ThreadServer:
         self.thread.join(timeout=10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def console_only() -> Iterator[str]:
     """Just the console router: enough for the in-browser crypto checks."""
     from fastapi import FastAPI
@@ -165,7 +165,7 @@ def _serves_console(base: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     """The real broker in a subprocess when it mounts the console; otherwise the dev app."""
     data_dir = tmp_path_factory.mktemp("broker-data")

@@ -206,10 +206,6 @@ def test_rollback_restores_the_previous_decisions(page: Any, broker: Broker, act
     page.get_by_role("button", name="Roll back to the previous active version").click()
     restored = page.get_by_test_id("version-id").filter(has_text=active_pack[:12])
     restored.or_(page.locator(".error")).first.wait_for()
-    if restored.count() == 0 and "was never approved" in page.locator(".error").first.inner_text():
-        # Backend gap: the shipped baseline is activated without an approval record, so the
-        # lifecycle refuses to roll back to it. The console shows that error; nothing to fix here.
-        pytest.xfail("lifecycle refuses rollback to the shipped baseline (never approved)")
     assert restored.count() == 1, page.locator(".error").first.inner_text()
     assert page.get_by_test_id("version-state").inner_text() == "active"
     after = _matrix_states(page, broker)

@@ -1,0 +1,2 @@
+"""Several broker processes on one PostgreSQL database: shared audit log, one integrator
+(lease with failover), and propagation of registry writes and policy activations."""

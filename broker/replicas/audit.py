@@ -1,0 +1,163 @@
+"""One audit log shared by several broker processes: everybody sequences, one integrates.
+
+Every replica appends through the shared PostgreSQL sequence (acknowledged after COMMIT) and
+serves reads from the shared PostgreSQL object storage. Only the replica holding the
+integrator lease folds the sequence into tiles and signs checkpoints; the others follow the
+published checkpoint (for health, ``wait_published`` and their local search index). When
+the holder dies its session lock goes with it, a follower takes the lease at its next tick,
+reloads the tree from the last published checkpoint and carries on from the sequence.
+
+This is :class:`~broker.audit.log.AuditLog` with its integration hooks overridden; the log
+format, the sequencer and the integration code are the same ones the single-process log uses.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from broker.audit.checkpoint import parse_checkpoint
+from broker.audit.integrator import TreeBuilder
+from broker.audit.keys import KEY_HISTORY_PATH, parse_key_history
+from broker.audit.log import AuditLog
+from broker.audit.note import parse_note
+from broker.audit.storage.base import LogStorage, SequenceStore
+from broker.audit.storage.pg_objects import CheckpointSuperseded
+from broker.errors import BadRequest
+from broker.replicas.lease import AdvisoryLease
+
+log = logging.getLogger(__name__)
+
+
+def _checkpoint_time(extensions: Sequence[str], default: float) -> float:
+    for ext in extensions:
+        if ext.startswith("time ") and ext[5:].isdigit():
+            return float(ext[5:])
+    return default
+
+
+class ReplicatedAuditLog(AuditLog):
+    """An :class:`AuditLog` on shared storage whose integrator runs only under ``lease``."""
+
+    def __init__(self, directory: Path, signer: Ed25519PrivateKey, origin: str, *,
+                 storage: LogStorage, sequence: SequenceStore, lease: AdvisoryLease,
+                 **kwargs: Any) -> None:
+        super().__init__(directory, signer, origin, storage=storage, sequence=sequence, **kwargs)
+        self.lease = lease
+        self._leading = False
+        self._followed: bytes | None = None
+        self._shared_size = 0
+        self.takeovers = 0
+
+    @property
+    def leading(self) -> bool:
+        return self._leading
+
+    # -- the integrator thread's hooks ---------------------------------------------------------
+
+    def _integrate(self, batches: list[tuple[int, list[bytes], list[Any]]], target: int,
+                   ) -> None:
+        if not self.lease.held():
+            if self._leading:
+                log.warning("audit integrator lease lost; following the published log")
+                self._leading = False
+            self._follow()
+            return
+        if not self._leading:
+            self._take_over()
+        # Other replicas' records reach us only through the shared sequence, not _on_durable.
+        self._shared_size = self._seq.size()
+        with self._cond:
+            self._seq_size = max(self._seq_size, self._shared_size)
+        super()._integrate(batches, max(target, self._shared_size))
+
+    def _take_over(self) -> None:
+        try:
+            self._load_keys()  # the history may have changed under the previous holder
+            self._builder = super()._recover_tree()
+            self.reindex(self._builder.size)
+        except BaseException:
+            self.lease.release()  # let a healthier replica try
+            raise
+        self._leading = True
+        self._partials.clear()  # the previous holder's partial tiles are left in place
+        self._republish = True  # announce the new integrator with a fresh checkpoint at once
+        self.takeovers += 1
+        log.info("audit integrator lease acquired at tree size %d", self._builder.size)
+
+    def _follow(self) -> None:
+        """Track the published checkpoint: sizes for health, entries for the search index."""
+        self._shared_size = self._seq.size()
+        note = self.storage.get_checkpoint()
+        if note is None or note == self._followed:
+            return
+        self._builder = self._recover_tree()
+        cp = parse_checkpoint(parse_note(note)[0])
+        self._published_size = cp.size
+        self._last_signed = _checkpoint_time(cp.extensions, self._clock())
+        self.reindex(cp.size)
+        self._followed = note
+
+    def _recover_tree(self) -> TreeBuilder:
+        if self._leading:
+            return super()._recover_tree()
+        # A follower never appends, so its builder only marks the published size (and keeps
+        # the wait predicate from spinning); the real tree is loaded when it takes over.
+        marker = TreeBuilder(self.storage)
+        note = self.storage.get_checkpoint()
+        marker.size = parse_checkpoint(parse_note(note)[0]).size if note else 0
+        with self._cond:
+            self._seq_size = marker.size
+        return marker
+
+    def _on_durable(self, first: int, records: list[bytes], meta: list[Any]) -> None:
+        with self._cond:
+            if self._leading:
+                before = self._seq_size
+                super()._on_durable(first, records, meta)
+                self._seq_size = max(before, self._seq_size)
+            # Followers keep nothing: the integrator reads these records from the sequence.
+
+    def _publish(self) -> None:
+        if not self._leading:
+            return
+        try:
+            super()._publish()
+        except CheckpointSuperseded:
+            log.warning("a newer checkpoint was published by another integrator; stepping down")
+            self._leading = False
+            self.lease.release()
+
+    def _expire_keys(self) -> None:
+        if self._leading:
+            super()._expire_keys()
+
+    def _load_keys(self) -> None:
+        # Replicas must sign with the one log key: a replica with another key would otherwise
+        # "swap it in" and close the others' key periods on every start.
+        if self.storage.exists(KEY_HISTORY_PATH):
+            _, periods = parse_key_history(parse_note(self.storage.get(KEY_HISTORY_PATH))[0])
+            mine = self._signers[0][0].vkey
+            if periods and mine not in {p.vkey for p in periods}:
+                raise BadRequest(
+                    "this replica's audit log key is not a key of the shared log; every replica "
+                    "must be configured with the same log key", details={"vkey": mine})
+        super()._load_keys()
+
+    # -- life cycle and status ---------------------------------------------------------------
+
+    def close(self) -> None:
+        super().close()
+        self.lease.release()
+
+    def health(self) -> dict[str, Any]:
+        status = super().health()
+        status["role"] = "integrator" if self._leading else "follower"
+        status["sequenced"] = max(status["sequenced"], self._shared_size)
+        if self.lease.last_error:
+            status["lease_error"] = self.lease.last_error
+        return status

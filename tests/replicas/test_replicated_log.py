@@ -1,0 +1,131 @@
+"""Two audit-log replicas in one process, each with its own engines (as two processes would)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import text
+
+from broker.audit.export import export_log
+from broker.audit.reader import LogReader
+from broker.audit.storage.pg_objects import PgLogStorage
+from broker.audit.verify import verify_export
+from broker.errors import BadRequest
+from broker.replicas.audit import ReplicatedAuditLog
+from broker.replicas.wiring import Replicas
+from tests.audit.conftest import make_decision
+
+ORIGIN = "tollgate.test/replicas"
+Make = Callable[..., ReplicatedAuditLog]
+
+
+@pytest.fixture
+def key() -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.generate()
+
+
+@pytest.fixture
+def make_replica(pg_url: str, tmp_path: Path, key: Ed25519PrivateKey) -> Iterator[Make]:
+    opened: list[tuple[Replicas, ReplicatedAuditLog]] = []
+
+    def make(name: str, signer: Ed25519PrivateKey | None = None, **kw: Any) -> ReplicatedAuditLog:
+        reps = Replicas(pg_url)
+        kw.setdefault("checkpoint_interval_s", 0.05)
+        log = reps.audit_log(tmp_path / name, signer or key, ORIGIN, **kw)
+        log.lease.retry_s = log.lease.check_s = 0.05
+        log.start()
+        opened.append((reps, log))
+        return log
+
+    yield make
+    for reps, log in opened:
+        log.close()
+        reps.close()
+
+
+def _wait(cond: Callable[[], bool], timeout: float = 10.0) -> float:
+    started = time.monotonic()
+    while not cond():
+        if time.monotonic() - started > timeout:
+            raise AssertionError("timed out")
+        time.sleep(0.02)
+    return time.monotonic() - started
+
+
+def _export_and_verify(pg_url: str, out: Path, trusted: list[bytes] | None = None) -> int:
+    reps = Replicas(pg_url)
+    try:
+        reader = LogReader(PgLogStorage(reps.engine))
+        manifest = export_log(reader, out)
+    finally:
+        reps.close()
+    result = verify_export(out, trusted_checkpoints=[(f"cp{i}", c) for i, c in
+                                                     enumerate(trusted or [])])
+    assert result.ok, result.verdict()
+    return int(manifest["size"]) if "size" in manifest else result.checkpoint.size  # type: ignore[union-attr]
+
+
+def test_both_append_one_integrates_one_log(make_replica: Make, pg_url: str,
+                                            tmp_path: Path) -> None:
+    a = make_replica("a")
+    b = make_replica("b")
+    assert a.leading and not b.leading  # the first one took the lease
+    ia = [a.append(make_decision(i)) for i in range(0, 300, 2)]
+    ib = b.append_many([make_decision(i) for i in range(1, 300, 2)])
+    assert len(set(ia) | set(ib)) == 300
+    b.wait_published(max(ib))
+    a.wait_published(max(ia))
+    assert a.health()["role"] == "integrator" and b.health()["role"] == "follower"
+    # both serve the same published log, search index included
+    assert b.checkpoint_note() == a.checkpoint_note() or b.checkpoint().size <= a.checkpoint().size
+    for i in (0, 1, 299):
+        idx = b.find_decision(f"dec-{i}")
+        assert b.entry(idx) == a.entry(idx)
+    size = _export_and_verify(pg_url, tmp_path / "export")
+    assert size >= 300
+
+
+def test_failover_continues_the_same_tree(make_replica: Make, pg_url: str,
+                                          tmp_path: Path) -> None:
+    a = make_replica("a")
+    b = make_replica("b")
+    last = a.append_many([make_decision(i) for i in range(100)])[-1]
+    a.wait_published(last)
+    before = a.checkpoint_note()
+    # The integrator's database session dies (what a crashed process's session does).
+    assert a.lease._conn is not None
+    pid = a.lease._conn.execute(text("SELECT pg_backend_pid()")).scalar()
+    with a.lease.engine.connect() as conn:
+        conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+    took = _wait(lambda: b.leading)
+    print(f"\nlease failover after session loss: {took:.2f}s")
+    _wait(lambda: not a.leading)
+    # appends keep working on both, and the new integrator publishes them
+    after = [a.append(make_decision(1000 + i)) for i in range(50)]
+    after += b.append_many([make_decision(2000 + i) for i in range(50)])
+    b.wait_published(max(after))
+    assert b.takeovers == 1
+    assert a.find_decision("dec-2049") == b.find_decision("dec-2049")
+    _export_and_verify(pg_url, tmp_path / "export", trusted=[before])
+
+
+def test_graceful_stop_hands_over(make_replica: Make) -> None:
+    a = make_replica("a")
+    b = make_replica("b")
+    idx = a.append(make_decision(1))
+    a.close()  # integrates and publishes what it has, then releases the lease
+    assert b.checkpoint().size > idx
+    _wait(lambda: b.leading)
+    later = b.append(make_decision(2))
+    b.wait_published(later)
+
+
+def test_replica_with_another_key_is_refused(make_replica: Make) -> None:
+    make_replica("a")
+    with pytest.raises(BadRequest, match="same log key"):
+        make_replica("b", signer=Ed25519PrivateKey.generate())
