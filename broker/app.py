@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from broker import __version__
 from broker.config import Settings
+from broker.decisions.fastpath import PreflightFastPath
 from broker.http import health
 from broker.http.errors import install_error_handlers
 from broker.http.middleware import RequestContextMiddleware
@@ -37,9 +38,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "for gateways, policy lifecycle for compliance officers, a signed audit log for auditors."
         ),
         lifespan=lifespan,
+        # FastAPI's native OpenTelemetry hook probes the global providers on every request
+        # (~100 µs here); Tollgate's own structured logs and audit log are its telemetry.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.runtime = runtime
     install_error_handlers(app)
+    # Order matters: the pre-flight fast path sits inside the request-context middleware, so it
+    # gets request ids and the body cap like every other route.
+    app.add_middleware(PreflightFastPath)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     app.include_router(health.router)
     for router in runtime.routers():

@@ -110,7 +110,7 @@ def consistency(_: Auditor, log: Log, old: Annotated[int, Query(ge=1)],
 @router.get("/search", summary="Search by decision id, tenant, model and time range")
 def search(principal: Auditor, log: Log, *, decision_id: str | None = None,
            tenant: str | None = None, model: str | None = None, since: str | None = None,
-           until: str | None = None, after: Annotated[int, Query(ge=-1)] = -1,
+           until: str | None = None, after: Annotated[int, Query(ge=-1, le=2**63 - 1)] = -1,
            limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
     try:
         t0 = parse_time(since, "since").timestamp() if since else None

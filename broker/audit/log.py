@@ -124,6 +124,8 @@ class AuditLog(LogReader):
         if self._thread is not None:
             self._thread.join()
         self._seq.close()
+        if self.index is not None:
+            self.index.close()
         for w in self.witnesses:
             w.close()
         self._started = False

@@ -9,8 +9,8 @@
 from __future__ import annotations
 
 import json
+import random
 import re
-import uuid
 from typing import Any
 
 import structlog
@@ -41,7 +41,8 @@ class RequestContextMiddleware:
                 if _SANE_ID.fullmatch(candidate):
                     request_id = candidate
                 break
-        request_id = request_id or uuid.uuid4().hex
+        # Unique, not secret: the random module avoids a getrandom() syscall per request.
+        request_id = request_id or f"{random.getrandbits(128):032x}"
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         scope.setdefault("state", {})["request_id"] = request_id

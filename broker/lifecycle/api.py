@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import Path as FastPath
 from pydantic import BaseModel, Field
 
 from broker.errors import NotFound, Unavailable
@@ -29,6 +30,8 @@ Checker = Annotated[Principal, Depends(require_roles("approver"))]
 # Approvers may run an impact analysis themselves: it is read-only and it is what they sign off.
 Analyst = Annotated[Principal, Depends(require_roles("officer", "admin", "approver"))]
 Reader = Annotated[Principal, Depends(require_roles("officer", "admin", "approver", "auditor"))]
+# Ids reach SQL as 64-bit integers; a larger one made the driver raise (a 500) instead of a 422.
+SqlId = Annotated[int, FastPath(ge=0, le=2**63 - 1)]
 
 
 def _lifecycle(request: Request) -> Lifecycle:
@@ -120,7 +123,7 @@ def schedules(lc: LC, _: Reader, status_: Annotated[str | None, Query(alias="sta
 
 
 @router.delete("/schedules/{schedule_id}", summary="Cancel a pending scheduled activation")
-def cancel_schedule(schedule_id: int, lc: LC, who: Author) -> dict[str, Any]:
+def cancel_schedule(schedule_id: SqlId, lc: LC, who: Author) -> dict[str, Any]:
     lc.service.cancel_schedule(schedule_id, who)
     return {"cancelled": schedule_id}
 
@@ -131,7 +134,7 @@ def rollback(body: ReasonBody, lc: LC, who: Author) -> dict[str, Any]:
 
 
 @router.get("/shadow", summary="The shadow run: disagreements with the active version")
-def shadow_summary(lc: LC, _: Reader, run: int | None = None) -> dict[str, Any]:
+def shadow_summary(lc: LC, _: Reader, run: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None) -> dict[str, Any]:
     return lc.shadow.summary(run)
 
 

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import Path as FastPath
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, create_model
 
@@ -27,6 +28,8 @@ from registry.model import KIND_COLLECTIONS, KINDS
 READ_ROLES = ("officer", "admin", "approver", "auditor")
 WRITE_ROLES = ("officer", "admin")
 MAX_LIMIT = 500
+# Integers reach SQL as 64-bit INTEGER/BIGINT; anything larger made the driver raise (500).
+MAX_SQL_INT = 2**63 - 1
 
 # Built once so tests and the app can override them by identity.
 require_reader = require_roles(*READ_ROLES)
@@ -35,7 +38,7 @@ require_writer = require_roles(*WRITE_ROLES)
 Reader = Annotated[Principal, Depends(require_reader)]
 Writer = Annotated[Principal, Depends(require_writer)]
 RevisionParam = Annotated[
-    int | None, Query(ge=0, description="registry revision to read (default: the current head)")
+    int | None, Query(ge=0, le=MAX_SQL_INT, description="registry revision to read (default: the current head)")
 ]
 IfMatch = Annotated[
     str | None, Header(description='revision the change is based on, e.g. "42"; 412 if stale')
@@ -139,7 +142,7 @@ def _add_collection(collection: str, kind: str, cls: type[BaseModel]) -> None:
         *,
         _principal: Reader,
         revision: RevisionParam = None,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_SQL_INT)] = 0,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
         q: Annotated[str | None, Query(max_length=200, description="substring of id or name")] = None,
         if_none_match: IfNoneMatch = None,
@@ -218,7 +221,7 @@ for _kind, _collection in KIND_COLLECTIONS.items():
 def list_revisions(
     request: Request,
     _principal: Reader,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_SQL_INT)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
 ) -> Response:
     page = service_of(request).history(offset, limit)
@@ -227,7 +230,9 @@ def list_revisions(
 
 
 @router.get("/revisions/{number}", summary="One revision", response_model=RevisionOut)
-def get_revision(request: Request, number: int, _principal: Reader) -> Response:
+def get_revision(
+    request: Request, number: Annotated[int, FastPath(ge=0, le=MAX_SQL_INT)], _principal: Reader
+) -> Response:
     return _json(_revision_body(service_of(request).revision(number)), number)
 
 
@@ -235,8 +240,8 @@ def get_revision(request: Request, number: int, _principal: Reader) -> Response:
 def diff_revisions(
     request: Request,
     _principal: Reader,
-    from_: Annotated[int, Query(alias="from", ge=0)],
-    to: Annotated[int, Query(ge=0)],
+    from_: Annotated[int, Query(alias="from", ge=0, le=MAX_SQL_INT)],
+    to: Annotated[int, Query(ge=0, le=MAX_SQL_INT)],
 ) -> dict[str, Any]:
     svc = service_of(request)
     for n in (from_, to):

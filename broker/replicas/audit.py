@@ -95,11 +95,11 @@ class ReplicatedAuditLog(AuditLog):
         note = self.storage.get_checkpoint()
         if note is None or note == self._followed:
             return
-        self._builder = self._recover_tree()
         cp = parse_checkpoint(parse_note(note)[0])
+        self.reindex(cp.size)  # before announcing the size, so wait_published implies search
+        self._builder = self._recover_tree()
         self._published_size = cp.size
         self._last_signed = _checkpoint_time(cp.extensions, self._clock())
-        self.reindex(cp.size)
         self._followed = note
 
     def _recover_tree(self) -> TreeBuilder:

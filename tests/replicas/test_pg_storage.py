@@ -63,7 +63,7 @@ def test_failed_batch_leaves_no_gap(engine: Engine) -> None:
     store = PgSequenceStore(engine)
     store.open()
     store.append([b"x"])
-    with pytest.raises(Exception):  # noqa: B017,PT011 - a record that is not bytes: COPY fails
+    with pytest.raises(Exception):  # a record that is not bytes: COPY fails mid-batch
         store.append([b"ok", "not bytes"])  # type: ignore[list-item]
     assert store.append([b"y"]) == 1
     assert store.read(0, 2) == [b"x", b"y"]
