@@ -102,7 +102,7 @@ class PreflightFastPath:
         if _is_json(_header(scope, b"content-type")):
             try:
                 doc = json.loads(body)
-            except ValueError as exc:
+            except (ValueError, RecursionError) as exc:  # deep nesting exhausts the C decoder's stack
                 pos = getattr(exc, "pos", 0)
                 errors = [{"field": f"body.{pos}", "message": "JSON decode error", "type": "json_invalid"}]
                 await _respond(send, 422, _error_body(errors))

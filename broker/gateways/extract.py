@@ -43,7 +43,7 @@ def model_from_body(body: bytes | str | None) -> str | None:
         return None
     try:
         doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # deep nesting: not a usable body
         return None
     model = doc.get("model") if isinstance(doc, dict) else None
     return model if isinstance(model, str) else None

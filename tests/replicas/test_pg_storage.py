@@ -29,6 +29,8 @@ url, tag, batches = sys.argv[1], sys.argv[2], int(sys.argv[3])
 store = PgSequenceStore(shared_engine(url))
 store.open()
 for b in range(batches):
+    if b % 10 == 5:
+        store.open()  # a replica starting while others append
     recs = [f"{tag}-{b}-{i}".encode() for i in range(1 + b % 7)]
     first = store.append(recs)
     print(first, len(recs), flush=True)
@@ -82,9 +84,11 @@ def test_counter_and_rows_must_agree(engine: Engine) -> None:
 def test_two_processes_get_distinct_gap_free_indexes(pg_url: str, engine: Engine) -> None:
     PgSequenceStore(engine).open()
     procs = [subprocess.Popen([sys.executable, "-c", APPENDER, pg_url, tag, "60"], cwd=ROOT,
-                              stdout=subprocess.PIPE, text=True) for tag in ("p", "q")]
-    outs = [p.communicate(timeout=120)[0] for p in procs]
-    assert all(p.returncode == 0 for p in procs)
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for tag in ("p", "q")]
+    done = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err for _, err in done]
+    outs = [out for out, _ in done]
     claimed: dict[int, str] = {}
     for tag, out in zip(("p", "q"), outs, strict=True):
         for line in out.split("\n"):

@@ -37,7 +37,8 @@ class PgSequenceStore(SequenceStore):
         with audit_db_errors("sequence recovery"), self.engine.begin() as conn:
             conn.execute(text("INSERT INTO audit_seq_head (id, size) VALUES (1, 0) "
                               "ON CONFLICT (id) DO NOTHING"))
-            size = self._size(conn)
+            # Locked, so that other replicas' appends cannot commit between the two reads.
+            size = self._size(conn, lock=True)
             top = conn.execute(text("SELECT max(idx) FROM audit_seq_records")).scalar()
         # Nothing can be torn here (a batch commits or not), so a mismatch is real damage.
         if (-1 if top is None else int(top)) != size - 1:

@@ -1,0 +1,177 @@
+"""Token-bucket rate limiting for token-bearing requests (pure ASGI, no framework on the path).
+
+Two kinds of bucket:
+
+* **per principal** (the verified token's ``sub``): a generous rate, sized for a gateway that
+  sends all of its traffic with one token; it stops a runaway or stolen credential from
+  monopolising the broker and the audit log;
+* **per client IP, for authentication failures**: every 401 answered to an address spends one
+  token; once the bucket is empty, further requests from that address that do not carry a
+  valid token are answered 429 before any work is done. Callers with a valid token are never
+  held back by someone else's failures behind the same NAT.
+
+Verifying the token here costs one dictionary lookup: the verifier memoises verified tokens, and
+the route's own verification of the same token is then a memo hit too. A token that fails
+verification is left for the route to reject (with its precise code) and charged on the 401.
+
+Parameters come from ``app.state.rate_limit`` (a :class:`RateLimitConfig`) when set, else from
+the ``rate_limit_*`` fields of ``app.state.settings`` when they exist, else the defaults below.
+Buckets live in bounded LRU maps, so a flood of distinct addresses cannot grow memory without
+limit (an evicted bucket simply starts full again).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from broker.errors import AuthenticationFailed
+from broker.security.tokens import TokenVerifier
+
+
+@dataclass(frozen=True)
+class RateLimitConfig:
+    enabled: bool = True
+    principal_rate: float = 5000.0  # requests per second per principal (sustained)
+    principal_burst: float = 10000.0
+    failure_rate: float = 2.0  # authentication failures per second per client address
+    failure_burst: float = 30.0
+    max_buckets: int = 100_000
+
+    @classmethod
+    def from_state(cls, state: Any) -> RateLimitConfig:
+        explicit = getattr(state, "rate_limit", None)
+        if isinstance(explicit, RateLimitConfig):
+            return explicit
+        settings = getattr(state, "settings", None)
+        default = cls()
+        return cls(
+            enabled=bool(getattr(settings, "rate_limit_enabled", default.enabled)),
+            principal_rate=float(getattr(settings, "rate_limit_principal_rps", default.principal_rate)),
+            principal_burst=float(getattr(settings, "rate_limit_principal_burst", default.principal_burst)),
+            failure_rate=float(getattr(settings, "rate_limit_auth_failures_rps", default.failure_rate)),
+            failure_burst=float(getattr(settings, "rate_limit_auth_failures_burst", default.failure_burst)),
+        )
+
+
+class _Buckets:
+    """``key -> (tokens, last refill)`` with lazy refill; bounded LRU."""
+
+    def __init__(self, rate: float, burst: float, max_size: int) -> None:
+        self.rate, self.burst, self.max_size = rate, burst, max_size
+        self._b: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def _level(self, key: str, now: float) -> float:
+        entry = self._b.get(key)
+        if entry is None:
+            return self.burst
+        tokens, last = entry
+        return min(self.burst, tokens + (now - last) * self.rate)
+
+    def has_token(self, key: str, now: float) -> bool:
+        return self._level(key, now) >= 1.0
+
+    def take(self, key: str, now: float) -> bool:
+        """Spend one token; False (and nothing spent) when the bucket is empty."""
+        level = self._level(key, now)
+        ok = level >= 1.0
+        self._b[key] = (level - 1.0 if ok else level, now)
+        self._b.move_to_end(key)
+        while len(self._b) > self.max_size:
+            self._b.popitem(last=False)
+        return ok
+
+    def retry_after(self, key: str, now: float) -> int:
+        missing = 1.0 - self._level(key, now)
+        return max(1, math.ceil(missing / self.rate)) if self.rate > 0 else 60
+
+
+def _bearer(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", ()):
+        if name in (b"authorization", b"x-tollgate-authorization"):
+            scheme, _, token = bytes(value).decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+    return None
+
+
+class RateLimitMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._config: RateLimitConfig | None = None
+        self._principals: _Buckets | None = None
+        self._failures: _Buckets | None = None
+
+    def _setup(self, scope: Scope) -> RateLimitConfig:
+        app = scope.get("app")
+        config = RateLimitConfig.from_state(getattr(app, "state", None))
+        self._principals = _Buckets(config.principal_rate, config.principal_burst, config.max_buckets)
+        self._failures = _Buckets(config.failure_rate, config.failure_burst, config.max_buckets)
+        self._config = config
+        return config
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        config = self._config or self._setup(scope)
+        if not config.enabled:
+            await self.app(scope, receive, send)
+            return
+        assert self._principals is not None and self._failures is not None
+        now = time.monotonic()
+        token = _bearer(scope)
+        subject = self._subject(scope, token) if token else None
+        if subject is not None:
+            if not self._principals.take(subject, now):
+                await _too_many(send, self._principals.retry_after(subject, now), "this principal")
+                return
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        address = str(client[0]) if client else "unknown"
+        if not self._failures.has_token(address, now):
+            await _too_many(send, self._failures.retry_after(address, now), "authentication failures from this address")
+            return
+        failures = self._failures
+
+        async def counting_send(message: Message) -> None:
+            if message["type"] == "http.response.start" and message.get("status") == 401:
+                failures.take(address, time.monotonic())
+            await send(message)
+
+        await self.app(scope, receive, counting_send)
+
+    @staticmethod
+    def _subject(scope: Scope, token: str) -> str | None:
+        verifier: TokenVerifier | None = getattr(getattr(scope.get("app"), "state", None), "token_verifier", None)
+        if verifier is None:
+            return None
+        try:
+            principal = verifier.verify(token)
+        except AuthenticationFailed:
+            return None
+        subject: str = principal.subject
+        return subject
+
+
+async def _too_many(send: Send, retry_after: int, what: str) -> None:
+    body = {"error": {"code": "RATE_LIMITED", "message": f"too many requests for {what}; retry later",
+                      "details": {"retry_after_s": retry_after}}}
+    data = json.dumps(body).encode()
+    await send({
+        "type": "http.response.start",
+        "status": 429,
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(data)).encode()),
+            (b"retry-after", str(retry_after).encode()),
+        ],
+    })
+    await send({"type": "http.response.body", "body": data})
