@@ -13,6 +13,7 @@ from broker.decisions.fastpath import PreflightFastPath
 from broker.http import health
 from broker.http.errors import install_error_handlers
 from broker.http.middleware import RequestContextMiddleware
+from broker.http.ratelimit import RateLimitMiddleware
 from broker.logging import configure_logging
 from broker.runtime import Runtime
 
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Order matters: the pre-flight fast path sits inside the request-context middleware, so it
     # gets request ids and the body cap like every other route.
     app.add_middleware(PreflightFastPath)
+    app.add_middleware(RateLimitMiddleware)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     app.include_router(health.router)
     for router in runtime.routers():

@@ -87,6 +87,13 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1_048_576
     decision_cache_size: int = 100_000
 
+    # Rate limits on token-bearing endpoints (token buckets; broker/http/ratelimit.py)
+    rate_limit_enabled: bool = True
+    rate_limit_principal_rps: float = Field(default=5000, gt=0, description="per token subject")
+    rate_limit_principal_burst: float = Field(default=10000, gt=0)
+    rate_limit_auth_failures_rps: float = Field(default=2, gt=0, description="per client IP, failed auth")
+    rate_limit_auth_failures_burst: float = Field(default=30, gt=0)
+
     @field_validator("hs256_secret")
     @classmethod
     def _secret_long_enough(cls, value: str | None) -> str | None:

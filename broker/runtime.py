@@ -8,6 +8,7 @@ can be made, and the policy snapshot must load and pass its probe before ``/read
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -133,10 +134,8 @@ class Runtime:
             raise
         loop = self.loop
         on_loop = False
-        try:
+        with contextlib.suppress(RuntimeError):  # no running loop: called from a plain thread
             on_loop = asyncio.get_running_loop() is loop
-        except RuntimeError:
-            pass
         if loop is None or on_loop or not loop.is_running():
             self.snapshots.activate(snap)
             return
@@ -290,7 +289,9 @@ class Runtime:
         assert self.audit is not None
         health = self.audit.health()
         # "degraded" (stale checkpoint, witness down) still accepts durable appends.
-        return health.get("status") in {"ok", "degraded"}, str(health.get("status"))
+        status, reason = str(health.get("status")), health.get("reason")
+        # The reason (e.g. ENOSPC from the sequencer) is what an operator needs to act on.
+        return status in {"ok", "degraded"}, f"{status}: {reason}" if reason else status
 
     def _policy_ready(self) -> tuple[bool, str]:
         assert self.snapshots is not None

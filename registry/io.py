@@ -36,6 +36,11 @@ from registry.validate import validate
 MAX_FILE_BYTES = 8 * 1024 * 1024
 """Largest accepted YAML file; the whole shipped catalog is well under 1 MiB."""
 
+MAX_NODES = 250_000
+"""Most YAML nodes in one file. The byte cap alone does not bound memory: PyYAML keeps about a
+kilobyte per composed node, so 8 MiB of tiny flow mappings grew the loader past 1 GiB. The shipped
+catalog and demo set together are about 10,000 nodes."""
+
 CATALOG_DIR = Path(__file__).resolve().parent / "catalog"
 DEMO_DIR = CATALOG_DIR / "demo"
 
@@ -58,11 +63,18 @@ def _without_timestamps(
 class _Loader(yaml.SafeLoader):
     yaml_implicit_resolvers = _without_timestamps(yaml.SafeLoader.yaml_implicit_resolvers)
 
+    nodes = 0
+
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         event = self.peek_event()  # type: ignore[no-untyped-call]
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
             raise yaml.MarkedYAMLError(
                 problem="YAML anchors and aliases are not allowed", problem_mark=event.start_mark
+            )
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise yaml.MarkedYAMLError(
+                problem=f"more than {MAX_NODES} YAML nodes in one file", problem_mark=event.start_mark
             )
         return super().compose_node(parent, index)
 

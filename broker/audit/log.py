@@ -148,6 +148,29 @@ class AuditLog(LogReader):
         data, meta = self._encode(record)
         return await self._sequencer.submit_async([data], [meta])
 
+    def try_recover(self) -> bool:
+        """After a failed append (disk full, database restarted): re-open the sequence store,
+        which re-checks it, and accept appends again only if it still holds at least every
+        record acknowledged so far. A failed batch was never acknowledged and was rolled back or
+        truncated, so nothing is lost or duplicated; anything else keeps the log failed closed.
+        """
+        if self._sequencer.failure is None:
+            return True
+        if self._sequencer.failure == "audit log closed" or self._stopping:
+            return False
+        try:
+            self._seq.close()
+            size = self._seq.open()
+        except Exception as exc:
+            log.warning("audit log still unavailable: %s", exc)
+            return False
+        if size < self._seq_size:
+            log.error("audit sequence holds %d records, %d were acknowledged; staying failed", size, self._seq_size)
+            return False
+        self._sequencer.clear_failure()
+        log.warning("audit log accepting appends again at size %d", size)
+        return True
+
     def _encode(self, record: Mapping[str, Any]) -> tuple[bytes, IndexFields]:
         if self._sequencer.failure is not None:
             raise AuditUnavailable(f"audit log unavailable: {self._sequencer.failure}",
@@ -181,6 +204,8 @@ class AuditLog(LogReader):
                     timeout=self.interval)
                 batches, self._buffer = self._buffer, []
                 target, stopping = self._seq_size, self._stopping
+            if self._sequencer.failure is not None and not stopping:
+                self.try_recover()  # self-healing once the disk or database is back
             try:
                 if self._integration_error is not None:
                     self._builder = self._recover_tree()

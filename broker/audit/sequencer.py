@@ -122,6 +122,12 @@ class GroupCommitSequencer:
         self._put(records, meta, (loop, fut))
         return fut
 
+    def clear_failure(self) -> None:
+        """Accept appends again (the owner re-checked the store; see ``AuditLog.try_recover``)."""
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                self._failure = None
+
     def stop(self) -> None:
         if self._thread is not None and self._thread.is_alive():
             self._queue.put(None)

@@ -22,6 +22,7 @@ from fastapi.testclient import TestClient
 from broker.app import create_app
 from broker.config import Settings
 from broker.security.keys import DevTokenKey, ensure_dev_token_key
+from tests.live import LiveBroker
 
 ROLES = ("gateway", "officer", "approver", "auditor", "admin")
 
@@ -76,6 +77,21 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcess]:
     client, settings, minter = start_in_process(Path(tmp_path_factory.mktemp("hardening")))
     with client:
         yield InProcess(client, settings, minter)
+
+
+@pytest.fixture(scope="package")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveBroker]:
+    """A real ``tollgate serve`` subprocess (uvicorn, real sockets) shared by the package."""
+    broker = LiveBroker(Path(tmp_path_factory.mktemp("hardening-live"))).start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+def live_minter(broker: LiveBroker) -> Minter:
+    s = Settings(data_dir=broker.data_dir)
+    return Minter(ensure_dev_token_key(s.keys_dir), s.jwt_issuer, s.jwt_audience)
 
 
 ALLOWED = {"tenant": "demo-us-commercial", "region": "aws-bedrock:us", "model": "anthropic.claude-opus-4-7"}
