@@ -5,9 +5,10 @@ Two kinds of bucket:
 * **per principal** (the verified token's ``sub``): a generous rate, sized for a gateway that
   sends all of its traffic with one token; it stops a runaway or stolen credential from
   monopolising the broker and the audit log;
-* **per client IP, for authentication failures**: every 401 answered to an address spends one
-  token; once the bucket is empty, further requests from that address that do not carry a
-  valid token are answered 429 before any work is done. Callers with a valid token are never
+* **per client IP, for authentication failures**: every 401 answered to a request that carried
+  a token spends one; once the bucket is empty, further requests from that address carrying an
+  invalid token are answered 429 before any verification work is done. Requests without any
+  token are never limited here: they cost no cryptography, and health probes must get through. Callers with a valid token are never
   held back by someone else's failures behind the same NAT.
 
 Verifying the token here costs one dictionary lookup: the verifier memoises verified tokens, and
@@ -127,7 +128,13 @@ class RateLimitMiddleware:
         assert self._principals is not None and self._failures is not None
         now = time.monotonic()
         token = _bearer(scope)
-        subject = self._subject(scope, token) if token else None
+        if token is None:
+            # No credential: public endpoints (/healthz, /readyz, /openapi.json, the console)
+            # must stay reachable for probes behind the same address, and a protected endpoint
+            # answers 401 without any cryptography, so there is nothing expensive to ration.
+            await self.app(scope, receive, send)
+            return
+        subject = self._subject(scope, token)
         if subject is not None:
             if not self._principals.take(subject, now):
                 await _too_many(send, self._principals.retry_after(subject, now), "this principal")

@@ -66,8 +66,13 @@ class InProcess:
         return {"authorization": f"Bearer {self.minter.token(*roles, **kw)}"}
 
 
+# Attack tables and fuzzers send thousands of bad tokens from one test client address; the
+# per-address limiter (tested on its own in test_auth_attacks.py) would turn their 401s into 429s.
+UNLIMITED = {"rate_limit_auth_failures_rps": 1e9, "rate_limit_auth_failures_burst": 1e9}
+
+
 def start_in_process(data_dir: Path, **settings: Any) -> tuple[TestClient, Settings, Minter]:
-    s = Settings(data_dir=data_dir, include_demo=True, log_level="warning", **settings)
+    s = Settings(data_dir=data_dir, include_demo=True, log_level="warning", **{**UNLIMITED, **settings})
     key = ensure_dev_token_key(s.keys_dir)
     return TestClient(create_app(s)), s, Minter(key, s.jwt_issuer, s.jwt_audience)
 
