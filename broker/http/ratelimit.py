@@ -8,8 +8,8 @@ Two kinds of bucket:
 * **per client IP, for authentication failures**: every 401 answered to a request that carried
   a token spends one; once the bucket is empty, further requests from that address carrying an
   invalid token are answered 429 before any verification work is done. Requests without any
-  token are never limited here: they cost no cryptography, and health probes must get through. Callers with a valid token are never
-  held back by someone else's failures behind the same NAT.
+  token are never limited here: they cost no cryptography, and health probes must get through.
+  Callers with a valid token are never held back by someone else's failures behind the same NAT.
 
 Verifying the token here costs one dictionary lookup: the verifier memoises verified tokens, and
 the route's own verification of the same token is then a memo hit too. A token that fails
