@@ -22,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,18 +29,6 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
-
-
-class NullSink:
-    def __init__(self) -> None:
-        self.n = 0
-
-    def append(self, record: Mapping[str, Any]) -> int:
-        self.n += 1
-        return self.n
-
-    async def append_async(self, record: Mapping[str, Any]) -> int:
-        return self.append(record)
 
 
 def seed(data_dir: Path, tenants: int) -> None:
@@ -60,6 +47,7 @@ def seed(data_dir: Path, tenants: int) -> None:
 
 def serve(port: int, data_dir: Path, audit: bool) -> None:
     import uvicorn
+    from preflight_setup import NullSink
 
     from broker.app import create_app
     from broker.config import Settings

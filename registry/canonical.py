@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from registry.model import KINDS, Jurisdiction, Registry
+from registry.model import KIND_COLLECTIONS, KINDS, Jurisdiction, Registry
 
 
 def canonical_json(value: Any) -> bytes:
@@ -62,17 +62,14 @@ def revision_hash(digests: Iterable[tuple[str, str, str]]) -> str:
     return "sha256:" + h.hexdigest()
 
 
+def kind_collections(reg: Registry) -> dict[str, Mapping[str, BaseModel]]:
+    """Each entity kind's ``id -> entity`` mapping, in the stable kind order of ``KINDS``."""
+    return {kind: getattr(reg, collection) for kind, collection in KIND_COLLECTIONS.items()}
+
+
 def registry_entities(reg: Registry) -> Iterable[tuple[str, BaseModel]]:
     """Every entity of a registry with its kind, in a stable order."""
-    collections: Mapping[str, Mapping[str, BaseModel]] = {
-        "jurisdiction": reg.jurisdictions,
-        "region": reg.regions,
-        "scope": reg.scopes,
-        "provider": reg.providers,
-        "model": reg.models,
-        "tenant": reg.tenants,
-    }
-    for kind, items in collections.items():
+    for kind, items in kind_collections(reg).items():
         for key in sorted(items):
             yield kind, items[key]
 

@@ -12,12 +12,10 @@ trusted partners (the June 26, 2026 letter names none), so it needs no exception
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import date
 
-from pydantic import BaseModel
-
-from registry.canonical import entity_key
+from registry.canonical import entity_key, kind_collections
 from registry.errors import Loc, Problem
 from registry.model import GroupMembership, OfacStatus, Registry
 
@@ -99,15 +97,7 @@ def _problems(reg: Registry) -> Iterable[Problem]:
 
 def _keys_match(reg: Registry) -> Iterable[Problem]:
     """A registry built by hand could file an entity under the wrong key."""
-    collections: Mapping[str, Mapping[str, BaseModel]] = {
-        "jurisdiction": reg.jurisdictions,
-        "region": reg.regions,
-        "scope": reg.scopes,
-        "provider": reg.providers,
-        "model": reg.models,
-        "tenant": reg.tenants,
-    }
-    for kind, items in collections.items():
+    for kind, items in kind_collections(reg).items():
         for key, entity in items.items():
             if entity_key(entity) != key:
                 yield Problem(kind, key, (), f"stored under {key!r} but its id is {entity_key(entity)!r}")

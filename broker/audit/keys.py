@@ -10,7 +10,6 @@ key that is active when it is written::
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from broker.audit.errors import InvalidNote
 from broker.audit.note import Ed25519Verifier, parse_vkey
 from broker.errors import BadRequest
+from broker.security.keys import write_private_key
 
 HISTORY_HEADER = "tollgate.audit/key-history/v1"
 KEY_HISTORY_PATH = "keys"
@@ -70,17 +70,10 @@ def vkey_name(vkey: str) -> str:
 
 def generate_log_key(directory: Path, filename: str = DEFAULT_KEY_FILE) -> Path:
     """Write a new Ed25519 key as unencrypted PKCS#8 PEM, mode 0600 (development use)."""
-    directory.mkdir(parents=True, exist_ok=True)
     path = directory / filename
-    pem = Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption())
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, pem)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    if path.exists():
+        raise FileExistsError(f"{path} exists; refusing to replace a log key")
+    write_private_key(path, Ed25519PrivateKey.generate())
     return path
 
 

@@ -13,7 +13,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, Self
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -67,8 +67,15 @@ class Verifier(Protocol):
     def verify(self, text: bytes, sig: bytes) -> bool: ...
 
 
-class Ed25519Verifier:
-    """A type-0x01 verifier built from a vkey string ``name+hexid+base64(0x01||pub)``."""
+class Ed25519KeyVerifier:
+    """An Ed25519 public key under a note key name, for one signature type (``SIG_TYPE``).
+
+    Plain note signatures (type 0x01) and witness cosignatures (type 0x04) differ only in the
+    type byte that enters the key id and the vkey, and in what they sign.
+    """
+
+    SIG_TYPE = SIG_ED25519
+    TYPE_LABEL = "an Ed25519 (type 0x01)"
 
     def __init__(self, name: str, public_key: bytes) -> None:
         check_key_name(name)
@@ -76,14 +83,14 @@ class Ed25519Verifier:
             raise InvalidNote("Ed25519 public key must be 32 bytes")
         self.name = name
         self.public_key = public_key
-        self.key_id = key_id(name, SIG_ED25519, public_key)
+        self.key_id = key_id(name, self.SIG_TYPE, public_key)
         self._key = Ed25519PublicKey.from_public_bytes(public_key)
 
     @classmethod
-    def from_vkey(cls, vkey: str) -> Ed25519Verifier:
+    def from_vkey(cls, vkey: str) -> Self:
         name, kid, material = parse_vkey(vkey)
-        if material[0] != SIG_ED25519:
-            raise InvalidNote(f"vkey {name} is not an Ed25519 (type 0x01) key")
+        if material[0] != cls.SIG_TYPE:
+            raise InvalidNote(f"vkey {name} is not {cls.TYPE_LABEL} key")
         verifier = cls(name, material[1:])
         if verifier.key_id != kid:
             raise InvalidNote(f"vkey {name}: key id does not match the key")
@@ -91,7 +98,11 @@ class Ed25519Verifier:
 
     @property
     def vkey(self) -> str:
-        return format_vkey(self.name, self.key_id, bytes([SIG_ED25519]) + self.public_key)
+        return format_vkey(self.name, self.key_id, bytes([self.SIG_TYPE]) + self.public_key)
+
+
+class Ed25519Verifier(Ed25519KeyVerifier):
+    """A type-0x01 verifier built from a vkey string ``name+hexid+base64(0x01||pub)``."""
 
     def verify(self, text: bytes, sig: bytes) -> bool:
         try:

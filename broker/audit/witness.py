@@ -15,18 +15,15 @@ from collections.abc import Sequence
 
 import httpx
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from broker.audit.errors import InvalidNote
 from broker.audit.note import (
     SIG_COSIGNATURE_V1,
+    Ed25519KeyVerifier,
     Signature,
     Verifier,
-    check_key_name,
-    format_vkey,
-    key_id,
     parse_note,
-    parse_vkey,
 )
 from broker.errors import Unavailable
 
@@ -35,31 +32,11 @@ def cosigned_message(text: bytes, timestamp: int) -> bytes:
     return f"cosignature/v1\ntime {timestamp}\n".encode() + text
 
 
-class CosignatureVerifier:
+class CosignatureVerifier(Ed25519KeyVerifier):
     """Verifies timestamped Ed25519 cosignatures from one witness key."""
 
-    def __init__(self, name: str, public_key: bytes) -> None:
-        check_key_name(name)
-        if len(public_key) != 32:
-            raise InvalidNote("Ed25519 public key must be 32 bytes")
-        self.name = name
-        self.public_key = public_key
-        self.key_id = key_id(name, SIG_COSIGNATURE_V1, public_key)
-        self._key = Ed25519PublicKey.from_public_bytes(public_key)
-
-    @classmethod
-    def from_vkey(cls, vkey: str) -> CosignatureVerifier:
-        name, kid, material = parse_vkey(vkey)
-        if material[0] != SIG_COSIGNATURE_V1:
-            raise InvalidNote(f"vkey {name} is not a cosignature/v1 (type 0x04) key")
-        v = cls(name, material[1:])
-        if v.key_id != kid:
-            raise InvalidNote(f"vkey {name}: key id does not match the key")
-        return v
-
-    @property
-    def vkey(self) -> str:
-        return format_vkey(self.name, self.key_id, bytes([SIG_COSIGNATURE_V1]) + self.public_key)
+    SIG_TYPE = SIG_COSIGNATURE_V1
+    TYPE_LABEL = "a cosignature/v1 (type 0x04)"
 
     def timestamp(self, sig: bytes) -> int:
         if len(sig) != 72:

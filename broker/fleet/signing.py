@@ -16,7 +16,6 @@ still accepted for operators who need them.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from broker.fleet import canonical
 from broker.fleet.errors import SigningKeyError
+from broker.security.keys import write_private_key
 
 SIGNATURES_FILE = ".signatures.json"
 HASH_ALGORITHM = "SHA-256"
@@ -115,20 +115,6 @@ def generate_key(algorithm: str) -> PrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=_RSA_BITS)
 
 
-def _write_private(path: Path, key: PrivateKey) -> None:
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(pem)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 def public_key_path(private_path: Path) -> Path:
     """Where the public half is published for operators to paste into OPA's ``keys:``."""
     stem = private_path.name.removesuffix(".pem")
@@ -156,7 +142,7 @@ def load_or_create_signer(
         key = load_private_key(path)
     elif create:
         key = generate_key(algorithm)
-        _write_private(path, key)
+        write_private_key(path, key)
     else:
         raise SigningKeyError(f"the configured bundle signing key {path} does not exist")
     signer = BundleSigner(key, key_id, algorithm, scope)

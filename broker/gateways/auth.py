@@ -9,8 +9,11 @@ send their own credential (LiteLLM's ``api_key``, OPA clients' bearer) may use `
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
-from broker.errors import AuthenticationFailed, Forbidden
+from fastapi import Request
+
+from broker.errors import AuthenticationFailed, BadRequest, Forbidden
 from broker.security.principal import Principal
 from broker.security.tokens import TokenVerifier
 
@@ -41,3 +44,14 @@ def authenticate_gateway(
             f"gateway endpoints need the gateway role; token has {sorted(principal.roles)}", code="ROLE_FORBIDDEN"
         )
     return principal
+
+
+async def gateway_json(request: Request) -> tuple[Principal, Any]:
+    """Authenticate the gateway (``X-Tollgate-Authorization`` or ``Authorization``), then parse
+    the JSON body; the caller checks its shape. Used by the dialects that post JSON documents."""
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    principal = authenticate_gateway(request.app.state.token_verifier, headers, allow_authorization=True)
+    try:
+        return principal, await request.json()
+    except ValueError:
+        raise BadRequest("request body is not JSON", code="BAD_JSON") from None

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from broker.decisions.model import PreflightQuery
 from broker.decisions.service import DecisionService
 from broker.errors import BadRequest, TollgateError
-from broker.gateways.auth import authenticate_gateway
+from broker.gateways.auth import gateway_json
 from broker.gateways.extract import HeaderNames, query_from_headers
 
 router = APIRouter(tags=["gateways"])
@@ -46,12 +46,7 @@ def _query(doc: dict[str, Any], names: HeaderNames) -> PreflightQuery:
 @router.post(PATH, summary="LiteLLM Generic Guardrail API")
 async def litellm_guardrail(request: Request) -> JSONResponse:
     state = request.app.state
-    headers = {k.lower(): v for k, v in request.headers.items()}
-    principal = authenticate_gateway(state.token_verifier, headers, allow_authorization=True)
-    try:
-        doc = await request.json()
-    except ValueError:
-        raise BadRequest("request body is not JSON", code="BAD_JSON") from None
+    principal, doc = await gateway_json(request)
     if not isinstance(doc, dict):
         raise BadRequest("request body must be a JSON object", code="BAD_JSON")
     if doc.get("input_type") == "response":

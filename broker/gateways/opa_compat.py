@@ -21,8 +21,8 @@ from broker.decisions.model import PreflightQuery
 from broker.decisions.schemas import PreflightIn
 from broker.decisions.service import DecisionService
 from broker.decisions.views import decision_json
-from broker.errors import BadRequest, ValidationFailed
-from broker.gateways.auth import authenticate_gateway
+from broker.errors import ValidationFailed
+from broker.gateways.auth import gateway_json
 from broker.gateways.extract import HeaderNames, query_from_headers, reason_codes
 
 router = APIRouter(tags=["gateways"])
@@ -54,12 +54,7 @@ def _query(input_doc: Mapping[str, Any], names: HeaderNames) -> PreflightQuery:
 @router.post(PATH, summary="OPA Data API shape (Kong / APISIX OPA plugins)")
 async def opa_decision(request: Request) -> JSONResponse:
     state = request.app.state
-    headers = {k.lower(): v for k, v in request.headers.items()}
-    principal = authenticate_gateway(state.token_verifier, headers, allow_authorization=True)
-    try:
-        doc = await request.json()
-    except ValueError:
-        raise BadRequest("request body is not JSON", code="BAD_JSON") from None
+    principal, doc = await gateway_json(request)
     if not isinstance(doc, dict) or not isinstance(doc.get("input"), dict):
         raise ValidationFailed("body must be {\"input\": {...}}", details={"field": "input"})
     names: HeaderNames = getattr(state, "gateway_headers", HeaderNames())

@@ -18,6 +18,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 TOKEN_KEY_FILE = "token-signing.pem"  # noqa: S105 - a file name, not a secret
 JWKS_FILE = "jwks.json"
@@ -39,13 +40,13 @@ def public_jwk(public: Ed25519PublicKey) -> dict[str, Any]:
     return {"kty": "OKP", "crv": "Ed25519", "x": _b64url(raw), "kid": ed25519_kid(public), "alg": "EdDSA", "use": "sig"}
 
 
-def write_private_key(path: Path, key: Ed25519PrivateKey) -> None:
-    """Write a PEM private key readable by the owner only, atomically."""
+def write_private_key(path: Path, key: PrivateKeyTypes) -> None:
+    """Write a PEM private key (PKCS#8) readable by the owner only, atomically."""
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(pem)
