@@ -6,6 +6,8 @@ request handlers (returns the leaf index once the record is fsynced), ``log.clos
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -48,6 +50,7 @@ from broker.errors import AuditUnavailable, BadRequest, TollgateError
 log = logging.getLogger(__name__)
 SEQUENCE_FILE = "seq/records.log"
 _REBUILD_CHUNK = 65536
+_SLICE = 64  # records integrated between GIL hand-offs
 
 
 class AuditLog(LogReader):
@@ -74,6 +77,9 @@ class AuditLog(LogReader):
             (Ed25519Signer(key_name or origin, signer), None)]
         self._periods: list[KeyPeriod] = []
         self._sequencer = GroupCommitSequencer(self._seq, self._on_durable)
+        # Per event loop: records appended in the loop's current turn (see append_async).
+        self._groups: dict[asyncio.AbstractEventLoop,
+                           tuple[list[bytes], list[Any], list[asyncio.Future[int]]]] = {}
         self._cond = threading.Condition()
         self._buffer: list[tuple[int, list[bytes], list[Any]]] = []
         self._seq_size = 0
@@ -144,9 +150,30 @@ class AuditLog(LogReader):
         return list(range(first, first + len(records)))
 
     async def append_async(self, record: Mapping[str, Any]) -> int:
-        """:meth:`append` for event loops: waits without blocking the loop."""
+        """:meth:`append` for event loops: waits without blocking the loop.
+
+        Records appended during one turn of the loop are handed to the sequencer together at
+        the end of that turn. Handing them over one by one let the sequencer start an fsync
+        for the first record of a burst while the loop was still producing the rest; those
+        then waited a whole extra cycle, and the sequencer, back from its fsync, waited for
+        the GIL held by the busy loop (measured: 4x fewer pre-flights per second).
+        """
         data, meta = self._encode(record)
-        return await self._sequencer.submit_async([data], [meta])
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[int] = loop.create_future()
+        group = self._groups.get(loop)
+        if group is None:
+            group = self._groups[loop] = ([], [], [])
+            loop.call_soon(self._flush_group, loop)
+        group[0].append(data)
+        group[1].append(meta)
+        group[2].append(fut)
+        return await fut
+
+    def _flush_group(self, loop: asyncio.AbstractEventLoop) -> None:
+        records, meta, futures = self._groups.pop(loop)
+        with contextlib.suppress(TollgateError):  # already set on every future of the group
+            self._sequencer.submit_async_group(loop, records, meta, futures)
 
     def try_recover(self) -> bool:
         """After a failed append (disk full, database restarted): re-open the sequence store,
@@ -240,6 +267,15 @@ class AuditLog(LogReader):
             pos = self._builder.size
 
     def _add(self, records: list[bytes], meta: list[Any] | None = None) -> None:
+        # Small slices, each followed by a GIL hand-off: this thread is CPU-bound Python, and
+        # CPython lets it keep the GIL for a whole 5 ms switch interval while the sequencer
+        # (back from fsync) and the request loop wait for it. Yielding often keeps their
+        # wake-ups prompt, which is what keeps a group-commit cycle short.
+        for lo in range(0, len(records), _SLICE):
+            self._add_slice(records[lo : lo + _SLICE], None if meta is None else meta[lo : lo + _SLICE])
+            time.sleep(0)
+
+    def _add_slice(self, records: list[bytes], meta: list[Any] | None) -> None:
         first = self._builder.size
         self._builder.append(records)
         if self.index is None:

@@ -122,6 +122,16 @@ class GroupCommitSequencer:
         self._put(records, meta, (loop, fut))
         return fut
 
+    def submit_async_group(self, loop: asyncio.AbstractEventLoop, records: Sequence[bytes],
+                           meta: Sequence[Any], futures: Sequence[asyncio.Future[int]]) -> None:
+        """Queue records of many asyncio callers as one contiguous item; ``futures[i]`` gets
+        record i's index (or the failure), settled on ``loop``."""
+        try:
+            self._put(records, meta, (loop, list(futures)))
+        except BaseException as exc:
+            _settle([(f, exc) for f in futures])
+            raise
+
     def clear_failure(self) -> None:
         """Accept appends again (the owner re-checked the store; see ``AuditLog.try_recover``)."""
         with self._lock:
@@ -191,7 +201,12 @@ class GroupCommitSequencer:
                     waiter.set_result(value)
             else:
                 loop, fut = waiter
-                per_loop.setdefault(loop, []).append((fut, value))
+                settled = per_loop.setdefault(loop, [])
+                if isinstance(fut, list):  # a group: one future per record
+                    base = index - len(records)
+                    settled.extend((f, value if error is not None else base + i) for i, f in enumerate(fut))
+                else:
+                    settled.append((fut, value))
         for loop, results in per_loop.items():
             with contextlib.suppress(RuntimeError):  # loop already closed
                 loop.call_soon_threadsafe(_settle, results)

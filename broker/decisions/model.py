@@ -27,6 +27,16 @@ class PreflightQuery:
     subject: Subject | None = None
     at_ns: int | None = None
 
+    def engine_input(self, at_ns: int) -> dict[str, Any]:
+        """The policy input document (see broker/policy): what the engine sees, exactly."""
+        return {
+            "tenant": self.tenant,
+            "target": self.target,
+            "model": self.model,
+            "subject": None if self.subject is None else self.subject.to_input(),
+            "now_ns": at_ns,
+        }
+
     def cache_key(self) -> tuple[Any, ...]:
         """The canonical input minus time (revisions are implied: each snapshot owns its cache).
 
@@ -46,6 +56,9 @@ class Outcome:
     reasons: tuple[dict[str, Any], ...]
     obligations: tuple[Any, ...]
     valid_until_ns: int | None
+    # Presentation layers memoise this outcome's encoded forms here (broker.decisions.encoded):
+    # a cached outcome is served many times, and its reasons are the bulk of every answer.
+    memo: Any = field(default=None, init=False, compare=False, repr=False)
 
     @property
     def reason_codes(self) -> list[str]:

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
+from broker.decisions.encoded import RECORD_VERSION, decision_record
 from broker.decisions.model import (
     Decision,
     Outcome,
@@ -32,7 +33,6 @@ from broker.decisions.timefmt import format_rfc3339_ns, new_decision_id
 from broker.errors import AuditUnavailable, Forbidden, TollgateError, Unavailable, ValidationFailed
 from broker.security.principal import Principal
 
-RECORD_VERSION = 1  # the audit log's record schema (broker.audit.records)
 _YIELD_EVERY = 64  # bulk work gives the event loop a turn every ~3 ms of engine time
 MAX_CHANGES_HORIZON_NS = 10 * 366 * 86_400 * 10**9
 MAX_CHANGE_EVALUATIONS = 200_000
@@ -139,32 +139,10 @@ class DecisionService:
         return decision, self._decision_record(decision, principal)
 
     def _decision_record(self, d: Decision, principal: Principal) -> Record:
-        """The audit record: the exact engine input, the full result, revisions, engine, caller."""
-        o = d.outcome
-        evaluated_at = format_rfc3339_ns(d.evaluated_at_ns)
+        """The audit record: the exact engine input, the full result, revisions, engine, caller
+        (assembled from pre-encoded parts, see broker.decisions.encoded)."""
         recorded_ns = self._clock() if d.query.at_ns is not None else d.evaluated_at_ns
-        return {
-            "v": RECORD_VERSION,
-            "kind": "decision",
-            "time": evaluated_at if recorded_ns == d.evaluated_at_ns else format_rfc3339_ns(recorded_ns),
-            "decision_id": d.decision_id,
-            "tenant": d.query.tenant,
-            "model": d.query.model,
-            "input": engine_input(d.query, d.evaluated_at_ns),
-            "result": {
-                "decision": "allow" if o.allow else "deny",
-                "reason_codes": o.reason_codes,
-                **o.to_json(),
-                "effective_regions": list(d.effective_regions),
-                "source": "cache" if d.cached else "engine",
-            },
-            "evaluated_at": evaluated_at,
-            "policy_revision": d.policy_revision,
-            "registry_revision": d.registry_revision,
-            "engine": d.engine.name,
-            "engine_version": d.engine.version,
-            "caller": principal.identity(),
-        }
+        return decision_record(d, principal, recorded_ns)
 
     # --- routing table and scheduled changes ---------------------------------------------------
 
@@ -292,13 +270,7 @@ def _audit_failure(exc: Exception) -> AuditUnavailable:
 
 def engine_input(query: PreflightQuery, at_ns: int) -> dict[str, Any]:
     """The policy input document (see broker/policy): what the engine sees, exactly."""
-    return {
-        "tenant": query.tenant,
-        "target": query.target,
-        "model": query.model,
-        "subject": None if query.subject is None else query.subject.to_input(),
-        "now_ns": at_ns,
-    }
+    return query.engine_input(at_ns)
 
 
 def _evaluate(snap: PolicySnapshot, query: PreflightQuery, at_ns: int) -> tuple[Outcome, bool]:

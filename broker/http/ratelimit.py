@@ -110,10 +110,18 @@ class RateLimitMiddleware:
         self._failures: _Buckets | None = None
 
     def _setup(self, scope: Scope) -> RateLimitConfig:
-        app = scope.get("app")
-        config = RateLimitConfig.from_state(getattr(app, "state", None))
-        self._principals = _Buckets(config.principal_rate, config.principal_burst, config.max_buckets)
-        self._failures = _Buckets(config.failure_rate, config.failure_burst, config.max_buckets)
+        state = getattr(scope.get("app"), "state", None)
+        config = RateLimitConfig.from_state(state)
+        # The buckets belong to the app, not to this instance: the app runs one limiter in its
+        # middleware stack and another in front of the pre-flight shortcut (broker.app), and a
+        # principal or an address must have one budget across both.
+        shared = getattr(state, "rate_limit_buckets", None)
+        if shared is None:
+            shared = (_Buckets(config.principal_rate, config.principal_burst, config.max_buckets),
+                      _Buckets(config.failure_rate, config.failure_burst, config.max_buckets))
+            if state is not None:
+                state.rate_limit_buckets = shared
+        self._principals, self._failures = shared
         self._config = config
         return config
 

@@ -69,6 +69,39 @@ def test_fast_path_matches_the_route(pair: tuple[TestClient, TestClient], tokens
         assert a.headers.get("www-authenticate") == b.headers.get("www-authenticate"), name
 
 
+def test_repeated_bodies_answer_the_same_each_time(pair: tuple[TestClient, TestClient], tokens: Tokens) -> None:
+    """The parsed-body memo must change nothing: every case, three times over, in any order
+    (a valid body after an invalid one, a text/plain body after the same bytes as JSON)."""
+    plain, fast = pair
+    every = cases(tokens)
+    for _round in range(3):
+        for name, headers, body in every + every[::-1]:
+            a = plain.post("/v1/preflight", headers=headers, content=body)
+            b = fast.post("/v1/preflight", headers=headers, content=body)
+            assert (a.status_code, _norm(a.json())) == (b.status_code, _norm(b.json())), name
+
+
+def test_the_body_memo_is_bounded(pair: tuple[TestClient, TestClient], tokens: Tokens) -> None:
+    from broker.decisions import fastpath
+
+    _, fast = pair
+    gw = {**tokens("gateway"), "content-type": "application/json"}
+    for i in range(fastpath._QUERY_MEMO + 50):
+        r = fast.post("/v1/preflight", headers=gw, content=b'{"tenant":"t-%d","region":"r","model":"m"}' % i)
+        assert r.status_code == 200
+    huge = b'{"tenant":"t-eu","region":"aws:eu-central-1","model":"m-open"' + b" " * 2000 + b"}"
+    assert fast.post("/v1/preflight", headers=gw, content=huge).status_code == 200
+    memo = next(m for m in _middlewares(fast.app) if isinstance(m, PreflightFastPath))._queries
+    assert len(memo) == fastpath._QUERY_MEMO and huge not in memo
+
+
+def _middlewares(app: Any) -> Iterator[Any]:
+    node = app.middleware_stack
+    while node is not None:
+        yield node
+        node = getattr(node, "app", None)
+
+
 def test_fast_path_fails_closed(pair: tuple[TestClient, TestClient], tokens: Tokens, service: DecisionService) -> None:
     _, fast = pair
 

@@ -1,0 +1,133 @@
+"""Canonical JSON bytes, with pre-encoded parts that are spliced in rather than re-encoded.
+
+Canonical JSON here: sorted keys, no white space, UTF-8, no NaN/Infinity, only plain JSON types.
+:func:`canonical_json` proves the bytes mean exactly the value (the C encoder would silently turn
+tuples into arrays and ints into string keys) by decoding them again.
+
+That proof costs as much as the encoding, and on the pre-flight hot path the bulky part of every
+audit record (the decision's reasons, a few kilobytes) is the same for every cache hit of one
+input. :class:`Canonical` is a read-only dict that carries its own verified canonical bytes;
+:func:`canonical_json` splices those bytes into the output instead of encoding and checking the
+same value again, so a cached decision's record costs a few microseconds, not tens.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import secrets
+from collections.abc import Mapping
+from typing import Any, NoReturn
+
+_MAX_DEPTH = 64
+# Placeholder strings that mark where a Canonical's bytes go. The random part makes it
+# impossible for caller-supplied text to imitate one (and a splice only happens when each
+# placeholder occurs exactly once; otherwise the value is encoded the slow, ordinary way).
+_MARK = f"\ue000canonical-{secrets.token_hex(12)}-"
+
+
+class InvalidJson(ValueError):
+    """A value that is not plain JSON; the message names the first offending part."""
+
+
+def _encode(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False).encode("utf-8")
+
+
+def _verified(value: Any) -> bytes:
+    try:
+        data = _encode(value)
+        same = json.loads(data) == value
+    except (ValueError, TypeError, RecursionError):
+        same, data = False, b""
+    if not same:
+        check_json(value, "record")
+        raise InvalidJson("not plain JSON (dict with string keys, list, str, int, finite float, "
+                          "bool, None)")
+    return data
+
+
+def canonical_json(value: Any) -> bytes:
+    """Deterministic JSON bytes of ``value``; :class:`InvalidJson` for anything else.
+
+    Top-level values that are :class:`Canonical` are spliced in from their own bytes.
+    """
+    if isinstance(value, dict) and not isinstance(value, Canonical):
+        parts = [(k, v) for k, v in value.items() if type(v) is Canonical]
+        if parts:
+            spliced = _spliced(value, parts)
+            if spliced is not None:
+                return spliced
+    elif type(value) is Canonical:
+        return value.canonical
+    return _verified(value)
+
+
+def _spliced(value: dict[str, Any], parts: list[tuple[str, Canonical]]) -> bytes | None:
+    marks = {k: f"{_MARK}{i}" for i, (k, _) in enumerate(parts)}
+    data = _verified({k: marks.get(k, v) if type(v) is Canonical else v for k, v in value.items()})
+    for key, part in parts:
+        quoted = f'"{marks[key]}"'.encode()
+        if data.count(quoted) != 1:
+            return None
+        data = data.replace(quoted, part.canonical, 1)
+    return data
+
+
+def check_json(value: Any, where: str, depth: int = 0) -> None:
+    """Find and name the first non-JSON part of ``value`` (slow path, errors only)."""
+    if depth > _MAX_DEPTH:
+        raise InvalidJson(f"{where}: nested deeper than {_MAX_DEPTH} levels")
+    if value is None or isinstance(value, bool | int | str):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidJson(f"{where}: NaN and Infinity are not allowed")
+        return
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise InvalidJson(f"{where}: object keys must be strings, got {k!r}")
+            check_json(v, f"{where}.{k}", depth + 1)
+        return
+    if isinstance(value, list):
+        for i, v in enumerate(value):
+            check_json(v, f"{where}[{i}]", depth + 1)
+        return
+    raise InvalidJson(f"{where}: {type(value).__name__} is not a JSON value")
+
+
+class Canonical(dict[str, Any]):
+    """A read-only JSON object that knows its canonical bytes (computed and verified once).
+
+    It is a real ``dict``, so every reader (schema checks, ``json.dumps``, tests) sees an
+    ordinary object; mutation raises, because the bytes would silently go stale.
+    """
+
+    __slots__ = ("canonical",)
+
+    def __init__(self, value: Mapping[str, Any]) -> None:
+        super().__init__(value)
+        self.canonical = _verified(dict(self))
+
+    @classmethod
+    def assembled(cls, value: Mapping[str, Any], data: bytes) -> Canonical:
+        """A Canonical whose bytes the caller assembled from canonical pieces.
+
+        For hot paths that build a record from pre-encoded parts. The caller's tests must show
+        ``data == canonical_json(dict(value))`` for every shape it builds; nothing re-checks it.
+        """
+        obj = cls.__new__(cls)
+        dict.update(obj, value)
+        obj.canonical = data
+        return obj
+
+    def _readonly(self, *_: Any, **__: Any) -> NoReturn:
+        raise TypeError("a Canonical JSON object is read-only")
+
+    __setitem__ = __delitem__ = _readonly
+    update = pop = popitem = clear = setdefault = __ior__ = _readonly
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Canonical, (dict(self),))

@@ -1,0 +1,188 @@
+"""Encoded forms of one outcome, memoised on it so that cache hits do not re-encode them.
+
+A cached outcome answers every hit for its input until it expires. Its reasons (a sentence and
+the facts with their sources, several kilobytes for a wide routing scope) are the bulk of both
+the HTTP answer and the audit record, and JSON-encoding them again on every hit cost more than
+the rest of the request. So the first use encodes them once:
+
+* :meth:`OutcomeViews.response` -- the outcome's members of the ``/v1/preflight`` body, as
+  JSON text without the braces, to be joined with the per-request members;
+* :meth:`OutcomeViews.record_result` -- the audit record's ``result`` object as a
+  :class:`~broker.canonical.Canonical`;
+* :func:`decision_record` -- the whole audit record, its canonical bytes assembled from those
+  parts and a few per-request values (ids and times, which need no escaping), so the audit log
+  takes the bytes as they are. ``tests/decisions/test_encoded.py`` proves the assembled bytes
+  equal the canonical encoding of the record for every shape this module builds.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any
+
+from broker.canonical import Canonical, canonical_json
+from broker.decisions.model import Decision, EngineInfo, Outcome, PreflightQuery
+from broker.decisions.timefmt import format_rfc3339_ns
+from broker.security.principal import Principal
+
+RECORD_VERSION = 1  # the audit log's record schema (broker.audit.records)
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+
+
+class OutcomeViews:
+    """Encodings of ``outcome`` as answered for a target whose regions are ``effective_regions``."""
+
+    __slots__ = ("_input", "_outcome", "_response", "_results", "effective_regions")
+
+    def __init__(self, outcome: Outcome, effective_regions: tuple[str, ...]) -> None:
+        self._outcome = outcome
+        self.effective_regions = effective_regions
+        self._response: bytes | None = None
+        self._results: dict[str, Canonical] = {}
+        self._input: tuple[tuple[Any, ...], _QueryParts] | None = None
+
+    def response(self) -> bytes:
+        if self._response is None:
+            o = self._outcome
+            vu = o.valid_until_ns
+            self._response = _json({
+                "allow": o.allow,
+                "reasons": list(o.reasons),
+                "obligations": list(o.obligations),
+                "effective_regions": list(self.effective_regions),
+                "valid_until": None if vu is None else format_rfc3339_ns(vu),
+            })[1:-1]
+        return self._response
+
+    def record_result(self, source: str) -> Canonical:
+        """``source`` is "engine" (evaluated for this request) or "cache"."""
+        result = self._results.get(source)
+        if result is None:
+            o = self._outcome
+            result = Canonical({
+                "decision": "allow" if o.allow else "deny",
+                "reason_codes": o.reason_codes,
+                **o.to_json(),
+                "effective_regions": list(self.effective_regions),
+                "source": source,
+            })
+            self._results[source] = result  # a benign race: both threads build equal values
+        return result
+
+    def query_parts(self, query: PreflightQuery) -> _QueryParts:
+        """Encoded pieces of ``query`` (every hit of one cache entry has the same key)."""
+        key = query.cache_key()
+        memo = self._input
+        if memo is None or memo[0] != key:
+            memo = (key, _QueryParts(query))
+            self._input = memo
+        return memo[1]
+
+
+class _QueryParts:
+    """The record members that depend on the query alone, canonically encoded."""
+
+    __slots__ = ("input_head", "input_tail", "model", "tenant")
+
+    def __init__(self, q: PreflightQuery) -> None:
+        subject = None if q.subject is None else q.subject.to_input()
+        self.model = canonical_json(q.model)
+        self.tenant = canonical_json(q.tenant)
+        # {"model":…,"now_ns":<per request>,"subject":…,"target":…,"tenant":…}
+        self.input_head = b'{"model":' + self.model + b',"now_ns":'
+        self.input_tail = b"".join((b',"subject":', canonical_json(subject), b',"target":',
+                                    canonical_json(q.target), b',"tenant":', self.tenant, b"}"))
+
+
+def views_of(outcome: Outcome, effective_regions: tuple[str, ...]) -> OutcomeViews:
+    """The memoised views of ``outcome`` for these regions (built on first use)."""
+    views = outcome.memo
+    if isinstance(views, OutcomeViews) and views.effective_regions is effective_regions:
+        return views
+    views = OutcomeViews(outcome, effective_regions)
+    if outcome.memo is None:
+        # An outcome is evaluated for one (cache key, snapshot), hence one target: the first
+        # views are the ones every later hit asks for. Frozen dataclass: set it explicitly.
+        object.__setattr__(outcome, "memo", views)
+    return views
+
+
+@lru_cache(maxsize=64)
+def _revisions(policy_revision: str, registry_revision: int, engine: EngineInfo) -> bytes:
+    return _json({
+        "policy_revision": policy_revision,
+        "registry_revision": registry_revision,
+        "engine": {"name": engine.name, "version": engine.version},
+    })[1:-1]
+
+
+@lru_cache(maxsize=64)
+def _record_revisions(policy_revision: str, registry_revision: int, engine: EngineInfo,
+                      ) -> tuple[bytes, bytes]:
+    return (b'"engine":' + canonical_json(engine.name) + b',"engine_version":'
+            + canonical_json(engine.version),
+            b'"policy_revision":' + canonical_json(policy_revision) + b',"registry_revision":'
+            + canonical_json(registry_revision))
+
+
+@lru_cache(maxsize=1024)
+def _caller(principal: Principal) -> tuple[dict[str, object], bytes]:
+    identity = principal.identity()
+    return identity, canonical_json(identity)
+
+
+def decision_record(d: Decision, principal: Principal, recorded_ns: int) -> Canonical:
+    """The audit record of decision ``d`` (``recorded_ns``: when it was recorded)."""
+    views = views_of(d.outcome, d.effective_regions)
+    result = views.record_result("cache" if d.cached else "engine")
+    q = views.query_parts(d.query)
+    identity, caller = _caller(principal)
+    engine, revisions = _record_revisions(d.policy_revision, d.registry_revision, d.engine)
+    # Ids and RFC 3339 times are [0-9a-zA-Z:.-] only: quoting is all their encoding needs.
+    evaluated_at = format_rfc3339_ns(d.evaluated_at_ns)
+    time = evaluated_at if recorded_ns == d.evaluated_at_ns else format_rfc3339_ns(recorded_ns)
+    value = {
+        "v": RECORD_VERSION,
+        "kind": "decision",
+        "time": time,
+        "decision_id": d.decision_id,
+        "tenant": d.query.tenant,
+        "model": d.query.model,
+        "input": d.query.engine_input(d.evaluated_at_ns),
+        "result": result,
+        "evaluated_at": evaluated_at,
+        "policy_revision": d.policy_revision,
+        "registry_revision": d.registry_revision,
+        "engine": d.engine.name,
+        "engine_version": d.engine.version,
+        "caller": identity,
+    }
+    data = b"".join((  # members in sorted key order, as canonical JSON has them
+        b'{"caller":', caller,
+        b',"decision_id":"', d.decision_id.encode(),
+        b'",', engine,
+        b',"evaluated_at":"', evaluated_at.encode(),
+        b'","input":', q.input_head, str(d.evaluated_at_ns).encode(), q.input_tail,
+        b',"kind":"decision","model":', q.model,
+        b",", revisions,
+        b',"result":', result.canonical,
+        b',"tenant":', q.tenant,
+        b',"time":"', time.encode(),
+        b'","v":', str(RECORD_VERSION).encode(), b"}",
+    ))
+    return Canonical.assembled(value, data)
+
+
+def decision_body(d: Decision) -> bytes:
+    """The ``/v1/preflight`` answer as JSON bytes (same members as ``views.decision_json``)."""
+    views = views_of(d.outcome, d.effective_regions)
+    return b"".join((
+        b'{"decision_id":', _json(d.decision_id), b",",
+        views.response(), b",",
+        _revisions(d.policy_revision, d.registry_revision, d.engine),
+        b',"evaluated_at":"', format_rfc3339_ns(d.evaluated_at_ns).encode(), b'"}',
+    ))
