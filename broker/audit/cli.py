@@ -48,11 +48,54 @@ def _data_dir(value: Path | None) -> Path:
     return Path(os.environ.get("TOLLGATE_DATA_DIR", "data")) / "audit"
 
 
-def _open(data_dir: Path | None) -> LogReader:
+DatabaseUrl = Annotated[str | None, typer.Option(
+    "--database-url", help="read a replicated log from this PostgreSQL database (default: "
+    "$TOLLGATE_DATABASE_URL when it is PostgreSQL, no --data-dir is given and "
+    "$TOLLGATE_AUDIT_BACKEND is not fs)")]
+
+
+def _pg_url(data_dir: Path | None, database_url: str | None) -> str | None:
+    """Where a replicated (PostgreSQL) log is, if that is what the command should read.
+
+    Replicas publish tiles and checkpoints in PostgreSQL, not in a directory; the broker does
+    the same choice in broker/replicas/wiring.py.
+    """
+    if database_url:
+        return database_url
+    url = os.environ.get("TOLLGATE_DATABASE_URL", "")
+    if data_dir is None and url.startswith("postgresql") and os.environ.get("TOLLGATE_AUDIT_BACKEND", "auto") != "fs":
+        return url
+    return None
+
+
+def _open(data_dir: Path | None, database_url: str | None = None) -> LogReader:
     try:
+        url = _pg_url(data_dir, database_url)
+        if url is not None:
+            return _open_pg(url, data_dir)
         return LogReader.open(_data_dir(data_dir))
     except TollgateError as exc:
         raise _usage(exc.message) from exc
+
+
+def _open_pg(url: str, data_dir: Path | None) -> LogReader:
+    """Tiles and checkpoints from PostgreSQL; the search index (for --decision-id) is each
+    replica's own, so it is read from ``data_dir`` when one is given."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from broker.audit.index import SearchIndex
+    from broker.audit.reader import INDEX_FILE
+    from broker.audit.storage.pg_objects import PgLogStorage
+
+    index = SearchIndex(data_dir / INDEX_FILE) if data_dir is not None and (data_dir / INDEX_FILE).is_file() else None
+    try:
+        reader = LogReader(PgLogStorage(create_engine(url, pool_pre_ping=True)), index)
+        reader.checkpoint_note()  # fail here, with a clear message, if there is no log
+    except SQLAlchemyError as exc:
+        where = url.rsplit("@", maxsplit=1)[-1]  # never echo a password
+        raise _usage(f"cannot read the audit log from {where}: {type(exc).__name__}") from exc
+    return reader
 
 
 def _vkeys(values: list[str]) -> list[str]:
@@ -67,9 +110,9 @@ def _vkeys(values: list[str]) -> list[str]:
 def export(out: Annotated[Path, typer.Option("--out", help="new directory, or *.tar.gz")],
            start: Annotated[int, typer.Option("--from", help="first leaf index")] = 0,
            end: Annotated[int | None, typer.Option("--to", help="end leaf (exclusive)")] = None,
-           data_dir: DataDir = None) -> None:
+           data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     """Write an offline-verifiable export of entries [from, to) with the latest checkpoint."""
-    reader = _open(data_dir)
+    reader = _open(data_dir, database_url)
     try:
         if out.name.endswith((".tar.gz", ".tgz")):
             manifest = export_tar(reader, out, start, end)
@@ -146,16 +189,17 @@ def _index(reader: LogReader, index: int | None, decision_id: str | None) -> int
 
 
 @app.command()
-def prove(index: Annotated[int | None, typer.Option(help="leaf index")] = None,
+def prove(  # noqa: PLR0917 - Typer maps parameters to options
+          index: Annotated[int | None, typer.Option(help="leaf index")] = None,
           decision_id: Annotated[str | None, typer.Option(help="decision id")] = None,
           size: Annotated[int | None, typer.Option(help="tree size (default latest)")] = None,
           consistency_from: Annotated[int | None, typer.Option(
               help="print a consistency proof from this size instead")] = None,
-          data_dir: DataDir = None) -> None:
+          data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     """Print an inclusion proof (or a consistency proof) as JSON, hashes in base64."""
     import base64
 
-    reader = _open(data_dir)
+    reader = _open(data_dir, database_url)
     try:
         if consistency_from is not None:
             out = reader.consistency_proof(consistency_from, size)
@@ -171,9 +215,9 @@ def prove(index: Annotated[int | None, typer.Option(help="leaf index")] = None,
 def receipt(index: Annotated[int | None, typer.Option(help="leaf index")] = None,
             decision_id: Annotated[str | None, typer.Option(help="decision id")] = None,
             out: Annotated[Path | None, typer.Option(help="write here, not stdout")] = None,
-            data_dir: DataDir = None) -> None:
+            data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     """Write a c2sp.org/tlog-proof receipt for one decision (the entry rides in 'extra')."""
-    reader = _open(data_dir)
+    reader = _open(data_dir, database_url)
     try:
         data = reader.receipt(_index(reader, index, decision_id))
     except TollgateError as exc:
