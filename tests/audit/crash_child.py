@@ -11,14 +11,17 @@ import threading
 from pathlib import Path
 
 from broker.audit.keys import load_log_key
-from broker.audit.log import AuditLog
+from broker.audit.log import SEQUENCE_FILE, AuditLog
+from broker.audit.storage.fs import FsSequenceStore
 from tests.audit.conftest import ORIGIN, make_decision
 
 
 def main() -> None:
     directory, key_file, round_no = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+    # Small sequence segments, so kills also land on segment rotation and compaction.
+    seq = FsSequenceStore(directory / SEQUENCE_FILE, segment_bytes=32 * 1024)
     log = AuditLog(directory, load_log_key(key_file), ORIGIN, checkpoint_interval_s=0.02,
-                   checkpoint_every=200)
+                   checkpoint_every=200, sequence=seq)
     log.start()
     lock = threading.Lock()
     print("ready", flush=True)

@@ -1,4 +1,4 @@
-"""Local-filesystem drivers: published objects as files, the sequence as one framed file.
+"""Local-filesystem drivers: published objects as files (the sequence is in fs_sequence.py).
 
 Durability rules: every object is written to a temp file, fsynced, then renamed into place;
 :meth:`FsLogStorage.sync` fsyncs the directories whose entries changed, so a published
@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-import struct
 import threading
 import uuid
-import zlib
-from array import array
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from broker.audit.errors import LogCorrupt
-from broker.audit.storage.base import LogStorage, SequenceStore, check_object_path
+from broker.audit.storage.base import LogStorage, check_object_path
+from broker.audit.storage.fs_sequence import FsSequenceStore
+
+__all__ = ["FsLogStorage", "FsSequenceStore", "fsync_dir", "write_file_atomic"]
 from broker.errors import NotFound
 
 _TMP_PREFIX = ".tmp-"
@@ -128,126 +127,3 @@ class FsLogStorage(LogStorage):
             return
         for d in sorted(dirty, key=lambda p: len(p.parts), reverse=True):
             fsync_dir(d)
-
-
-# Sequence file: 8-byte magic, then batches. One batch per group commit, so only the last
-# batch can be torn by a crash. Batch = header(magic "TB", u32 count, u32 payload length,
-# u32 crc32 of count+length+payload) + payload(records as u32 length + bytes).
-_FILE_MAGIC = b"TGSEQ001"
-_BATCH = struct.Struct(">2sIII")
-_BATCH_MAGIC = b"TB"
-_REC = struct.Struct(">I")
-
-
-class FsSequenceStore(SequenceStore):
-    """Append-only framed sequence file with group-commit appends and torn-tail recovery."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._fd = -1
-        self._rfd = -1
-        self._offsets = array("Q")
-        self._lengths = array("I")
-        self._end = 0
-        self.recovered_bytes = 0  # bytes of torn tail dropped by the last open()
-
-    def open(self) -> int:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        created = not self.path.exists()
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        if created or os.fstat(self._fd).st_size == 0:
-            os.write(self._fd, _FILE_MAGIC)
-            os.fsync(self._fd)
-            fsync_dir(self.path.parent)
-        self._rfd = os.open(self.path, os.O_RDONLY)
-        self._scan()
-        os.lseek(self._fd, self._end, os.SEEK_SET)
-        return len(self._offsets)
-
-    def _scan(self) -> None:
-        with open(self.path, "rb") as f:
-            data = f.read()
-        if data[:8] != _FILE_MAGIC:
-            raise LogCorrupt(f"{self.path} is not an audit sequence file")
-        pos, total = 8, len(data)
-        offsets, lengths = array("Q"), array("I")
-        view = memoryview(data)
-        while pos < total:
-            if pos + _BATCH.size > total:
-                break  # torn header at the tail
-            magic, count, plen, crc = _BATCH.unpack_from(data, pos)
-            body = pos + _BATCH.size
-            if magic != _BATCH_MAGIC or body + plen > total or zlib.crc32(
-                view[pos + 2 : body - 4], zlib.crc32(view[body : body + plen])
-            ) != crc:
-                if magic == _BATCH_MAGIC and body + plen < total:
-                    # A complete batch that fails its checksum with data after it is not a
-                    # torn write (only the last, unsynced batch can be torn): refuse to guess.
-                    raise LogCorrupt(f"{self.path}: corrupt batch at byte {pos}")
-                break
-            rpos = body
-            for _ in range(count):
-                (n,) = _REC.unpack_from(data, rpos)
-                offsets.append(rpos + 4)
-                lengths.append(n)
-                rpos += 4 + n
-            if rpos != body + plen:
-                raise LogCorrupt(f"{self.path}: batch at byte {pos} has inconsistent lengths")
-            pos = rpos
-        self._offsets, self._lengths = offsets, lengths
-        self.recovered_bytes = total - pos
-        if pos < total:
-            os.ftruncate(self._fd, pos)
-            os.fsync(self._fd)
-        self._end = pos
-
-    def append(self, records: Sequence[bytes]) -> int:
-        if self._fd < 0:
-            raise LogCorrupt("sequence store is not open")
-        first = len(self._offsets)
-        parts: list[bytes] = []
-        for r in records:
-            parts.append(_REC.pack(len(r)))
-            parts.append(r)
-        payload = b"".join(parts)
-        head = struct.pack(">II", len(records), len(payload))
-        crc = zlib.crc32(head, zlib.crc32(payload))
-        buf = memoryview(_BATCH_MAGIC + head + struct.pack(">I", crc) + payload)
-        start = self._end
-        try:
-            while buf:
-                buf = buf[os.write(self._fd, buf) :]
-            os.fdatasync(self._fd)
-        except OSError:
-            # Leave the file as it was so a later recovery sees at most a torn tail.
-            with contextlib.suppress(OSError):
-                os.ftruncate(self._fd, start)
-            raise
-        pos = start + _BATCH.size
-        for r in records:
-            self._offsets.append(pos + 4)
-            self._lengths.append(len(r))
-            pos += 4 + len(r)
-        self._end = pos
-        return first
-
-    def read(self, start: int, end: int) -> list[bytes]:
-        if not 0 <= start <= end <= len(self._offsets):
-            raise LogCorrupt(f"sequence has {len(self._offsets)} records, asked for [{start},{end})")
-        out = []
-        for i in range(start, end):
-            n = self._lengths[i]
-            data = os.pread(self._rfd, n, self._offsets[i])
-            if len(data) != n:
-                raise LogCorrupt(f"sequence record {i} is truncated")
-            out.append(data)
-        return out
-
-    def size(self) -> int:
-        return len(self._offsets)
-
-    def close(self) -> None:
-        for fd in (self._fd, self._rfd):
-            if fd >= 0:
-                os.close(fd)
-        self._fd = self._rfd = -1
