@@ -27,6 +27,8 @@ from broker.decisions.timefmt import format_rfc3339_ns
 from broker.security.principal import Principal
 
 RECORD_VERSION = 1  # the audit log's record schema (broker.audit.records)
+_RECORD_END = b'","v":' + str(RECORD_VERSION).encode() + b"}"
+_Frame = tuple[Canonical, bytes, bytes, bytes]
 
 
 def _json(value: Any) -> bytes:
@@ -36,14 +38,15 @@ def _json(value: Any) -> bytes:
 class OutcomeViews:
     """Encodings of ``outcome`` as answered for a target whose regions are ``effective_regions``."""
 
-    __slots__ = ("_input", "_outcome", "_response", "_results", "effective_regions")
+    __slots__ = ("_frames", "_input", "_outcome", "_response", "_results", "effective_regions")
 
     def __init__(self, outcome: Outcome, effective_regions: tuple[str, ...]) -> None:
         self._outcome = outcome
         self.effective_regions = effective_regions
         self._response: bytes | None = None
         self._results: dict[str, Canonical] = {}
-        self._input: tuple[tuple[Any, ...], _QueryParts] | None = None
+        self._input: tuple[PreflightQuery, _QueryParts] | None = None
+        self._frames: dict[str, _Frame] = {}
 
     def response(self) -> bytes:
         if self._response is None:
@@ -75,12 +78,34 @@ class OutcomeViews:
 
     def query_parts(self, query: PreflightQuery) -> _QueryParts:
         """Encoded pieces of ``query`` (every hit of one cache entry has the same key)."""
-        key = query.cache_key()
         memo = self._input
-        if memo is None or memo[0] != key:
-            memo = (key, _QueryParts(query))
+        if memo is None or (memo[0] is not query and memo[0].cache_key() != query.cache_key()):
+            memo = (query, _QueryParts(query))
             self._input = memo
+            self._frames = {}  # they embed the query's parts
         return memo[1]
+
+    def record_frame(self, d: Decision, source: str) -> _Frame:
+        """The audit record around its per-request values (decision id, times), as the bytes
+        that go between them. Members in sorted key order, as canonical JSON has them:
+        caller, decision_id | engine, engine_version, evaluated_at | input (up to now_ns) |
+        now_ns | rest of input, kind, model, policy_revision, registry_revision, result,
+        tenant, time | v. Constant for one cached outcome: its snapshot fixes engine and
+        revisions, its cache key fixes the input apart from now_ns."""
+        q = self.query_parts(d.query)
+        frame = self._frames.get(source)
+        if frame is None:
+            result = self.record_result(source)
+            engine, revisions = _record_revisions(d.policy_revision, d.registry_revision, d.engine)
+            frame = (
+                result,
+                b'",' + engine + b',"evaluated_at":"',
+                b'","input":' + q.input_head,
+                b"".join((q.input_tail, b',"kind":"decision","model":', q.model, b",", revisions,
+                          b',"result":', result.canonical, b',"tenant":', q.tenant, b',"time":"')),
+            )
+            self._frames[source] = frame
+        return frame
 
 
 class _QueryParts:
@@ -129,19 +154,11 @@ def _record_revisions(policy_revision: str, registry_revision: int, engine: Engi
             + canonical_json(registry_revision))
 
 
-@lru_cache(maxsize=1024)
-def _caller(principal: Principal) -> tuple[dict[str, object], bytes]:
-    identity = principal.identity()
-    return identity, canonical_json(identity)
-
-
 def decision_record(d: Decision, principal: Principal, recorded_ns: int) -> Canonical:
     """The audit record of decision ``d`` (``recorded_ns``: when it was recorded)."""
     views = views_of(d.outcome, d.effective_regions)
-    result = views.record_result("cache" if d.cached else "engine")
-    q = views.query_parts(d.query)
-    identity, caller = _caller(principal)
-    engine, revisions = _record_revisions(d.policy_revision, d.registry_revision, d.engine)
+    result, after_id, after_evaluated_at, after_now = views.record_frame(d, "cache" if d.cached else "engine")
+    identity, caller = principal.audit_identity
     # Ids and RFC 3339 times are [0-9a-zA-Z:.-] only: quoting is all their encoding needs.
     evaluated_at = format_rfc3339_ns(d.evaluated_at_ns)
     time = evaluated_at if recorded_ns == d.evaluated_at_ns else format_rfc3339_ns(recorded_ns)
@@ -161,18 +178,11 @@ def decision_record(d: Decision, principal: Principal, recorded_ns: int) -> Cano
         "engine_version": d.engine.version,
         "caller": identity,
     }
-    data = b"".join((  # members in sorted key order, as canonical JSON has them
-        b'{"caller":', caller,
-        b',"decision_id":"', d.decision_id.encode(),
-        b'",', engine,
-        b',"evaluated_at":"', evaluated_at.encode(),
-        b'","input":', q.input_head, str(d.evaluated_at_ns).encode(), q.input_tail,
-        b',"kind":"decision","model":', q.model,
-        b",", revisions,
-        b',"result":', result.canonical,
-        b',"tenant":', q.tenant,
-        b',"time":"', time.encode(),
-        b'","v":', str(RECORD_VERSION).encode(), b"}",
+    data = b"".join((
+        b'{"caller":', caller, b',"decision_id":"', d.decision_id.encode(),
+        after_id, evaluated_at.encode(),
+        after_evaluated_at, str(d.evaluated_at_ns).encode(),
+        after_now, time.encode(), _RECORD_END,
     ))
     return Canonical.assembled(value, data)
 

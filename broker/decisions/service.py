@@ -284,9 +284,8 @@ def _evaluate(snap: PolicySnapshot, query: PreflightQuery, at_ns: int) -> tuple[
 
 
 def _with_index(decision: Decision, index: int) -> Decision:
-    # Set once, right after the durable append and before anyone else sees the object; building
-    # a second frozen instance would cost more than the rest of a cache hit's bookkeeping.
-    object.__setattr__(decision, "audit_index", index)
+    # Set once, right after the durable append and before anyone else sees the object.
+    decision.audit_index = index
     return decision
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 
 
 class Role(StrEnum):
@@ -30,6 +32,15 @@ class Principal:
     def may_act_for(self, tenant: str) -> bool:
         """Whether a (gateway) principal may ask about ``tenant``."""
         return self.tenants is None or tenant in self.tenants
+
+    @cached_property
+    def audit_identity(self) -> tuple[dict[str, object], bytes]:
+        """:meth:`identity` and its canonical JSON, computed once per principal: the token
+        verifier hands out the same Principal for a repeated token, and every pre-flight
+        records its caller."""
+        identity = self.identity()
+        return identity, json.dumps(identity, sort_keys=True, separators=(",", ":"),
+                                    ensure_ascii=False).encode()
 
     def identity(self) -> dict[str, object]:
         """The caller as recorded in the audit log."""
