@@ -76,6 +76,11 @@ class ImpactBody(BaseModel):
     subjects: list[dict[str, Any] | None] | None = Field(
         default=None, description="subjects to evaluate the matrix for (default: [null])"
     )
+    matrix: Literal["deployed", "full"] = Field(
+        default="deployed",
+        description="deployed: every tenant x every (target, model) where the model is deployed; "
+        "full: every tenant x target x model (slower)",
+    )
 
 
 # --- versions ---------------------------------------------------------------------------------
@@ -235,6 +240,7 @@ def start_impact(ref: str, body: ImpactBody, lc: LC, who: Analyst) -> dict[str, 
             horizon_days=body.horizon_days,
             subjects=body.subjects,
             progress=progress,
+            matrix=body.matrix,
         ),
     )
     return job.to_json()

@@ -205,6 +205,7 @@ def impact(
     out: Annotated[Path | None, typer.Option("--out", help="write the report here (default stdout)")] = None,
     replay_days: int = 7,
     horizon_days: int = 365,
+    matrix: Annotated[str, typer.Option("--matrix", help="deployed (default) or full")] = "deployed",
     poll_s: float = 0.5,
     url: Url = DEFAULT_URL,
     token: Token = "",
@@ -212,7 +213,10 @@ def impact(
     """Run an impact analysis against the active version, showing progress; print or save the report."""
     if format not in ("json", "csv"):
         raise typer.BadParameter("--format must be json or csv")
-    job = _call(url, token, "POST", f"/{version}/impact", {"replay_days": replay_days, "horizon_days": horizon_days})
+    if matrix not in ("deployed", "full"):
+        raise typer.BadParameter("--matrix must be deployed or full")
+    body = {"replay_days": replay_days, "horizon_days": horizon_days, "matrix": matrix}
+    job = _call(url, token, "POST", f"/{version}/impact", body)
     while job["status"] in ("queued", "running"):
         p = job["progress"]
         typer.echo(

@@ -19,7 +19,7 @@ import structlog
 from broker.errors import Forbidden, TollgateError
 from broker.lifecycle.errors import ImpactRequired, InvalidTransition, SelfApproval, ValidationBlocked
 from broker.lifecycle.files import PolicySet
-from broker.lifecycle.impact import ImpactRequest, Progress, analyze, approval_summary
+from broker.lifecycle.impact import ImpactRequest, MatrixScope, Progress, analyze, approval_summary
 from broker.lifecycle.protocols import AuditSink, DecisionHistory, EngineFactory, PolicyActivator, RegistrySource
 from broker.lifecycle.states import Action, State, next_state
 from broker.lifecycle.store import LifecycleStore, Schedule, VersionRecord, utcnow
@@ -369,6 +369,7 @@ class LifecycleService:
         subjects: list[Any] | None = None,
         progress: Progress | None = None,
         now: datetime | None = None,
+        matrix: MatrixScope = "deployed",
     ) -> dict[str, Any]:
         """Compute, store and return the impact report of ``ref`` against the active version."""
         vid = self.resolve(ref)
@@ -386,6 +387,7 @@ class LifecycleService:
             horizon_days=horizon_days,
             replay_days=replay_days if self.history is not None else 0,
             subjects=subjects or [None],
+            matrix=matrix,
         )
         report = analyze(
             req,

@@ -43,7 +43,7 @@ export function impactView(report, serverCsv = null) {
       h("strong", {}, `${s.changed ?? 0} decisions change`), ` — ${s.gained ?? 0} gain access, ${s.lost ?? 0} lose it, `,
       `${s.reasons_changed ?? 0} change reasons; ${s.tenants_affected ?? 0} tenants and ${s.models_affected ?? 0} models affected`,
       s.evaluations ? ` (${s.evaluations} evaluations` : "", report.duration_s !== undefined ? ` in ${report.duration_s}s)` : s.evaluations ? ")" : "", "."),
-    h("p", { class: "help" }, `Compared with ${report.base_version_id ? report.base_version_id.slice(0, 12) : "no active version"} over every tenant × deployment at now and each window edge in the next ${report.horizon_days ?? "?"} days`,
+    h("p", { class: "help" }, `Compared with ${report.base_version_id ? report.base_version_id.slice(0, 12) : "no active version"} over every tenant × ${report.matrix?.scope === "full" ? "target × model" : "deployed (target, model)"} at now and each window edge in the next ${report.horizon_days ?? "?"} days`,
       report.replay ? `, and by replaying ${report.replay.records} logged decisions since ${report.replay.since}` : "", "."),
     h("div", { class: "row" }, field("Tenant", fTenant).wrap, field("Change", fKind).wrap, field("Reason code", fCode).wrap, field("Filter", fText).wrap),
     h("div", { class: "toolbar" },
