@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -132,10 +133,15 @@ def test_disk_failure_fails_closed(make_log: LogFactory, monkeypatch: pytest.Mon
     log = make_log()
     log.append(make_decision(0))
 
-    def broken(fd: int) -> None:
-        raise OSError(errno.ENOSPC, "No space left on device")
+    seq_fd = log._seq._fd  # type: ignore[attr-defined]
+    real_write = os.write
 
-    monkeypatch.setattr(os, "fdatasync", broken)
+    def broken(fd: int, data: Any) -> int:  # the sequence's durable (O_DSYNC) write fails
+        if fd == seq_fd:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", broken)
     with pytest.raises(AuditUnavailable, match="No space left"):
         log.append(make_decision(1))
     monkeypatch.undo()
