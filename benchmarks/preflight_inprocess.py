@@ -68,8 +68,14 @@ def main() -> None:
         d = service.decide(q, principal)
         miss.append(time.perf_counter_ns() - s)
         assert not d.cached
+    first: list[int] = []
+    for q in distinct:  # the first hit of an entry also encodes its cached record once
+        s = time.perf_counter_ns()
+        d = service.decide(q, principal)
+        first.append(time.perf_counter_ns() - s)
+        assert d.cached
     hit: list[int] = []
-    for q in distinct:
+    for q in distinct:  # steady state: what a gateway repeating its questions sees
         s = time.perf_counter_ns()
         d = service.decide(q, principal)
         hit.append(time.perf_counter_ns() - s)
@@ -92,6 +98,7 @@ def main() -> None:
           f"  (n={len(engine)})")
     print(f"decide, cache miss      median {_median_us(miss):7.1f} us  p99 {_p99_us(miss):7.1f} us"
           f"  (n={len(miss)})")
+    print(f"decide, first cache hit median {_median_us(first):7.1f} us  p99 {_p99_us(first):7.1f} us")
     print(f"decide, cache hit       median {_median_us(hit):7.1f} us  p99 {_p99_us(hit):7.1f} us")
     print(f"cache.get alone         median {_median_us(get):7.2f} us")
     print(f"audit record alone      median {_median_us(record):7.2f} us  (built in every decide)")

@@ -129,3 +129,17 @@ json_values = st.recursive(
 def test_splicing_equals_plain_encoding(outer: dict[str, Any], inner: dict[str, Any], key: str) -> None:
     value = {**outer, key: Canonical(inner)}
     assert canonical_json(value) == slow(value)
+
+
+def test_both_result_variants_are_canonical_even_if_reasons_mimic_the_placeholder(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import broker.decisions.encoded as enc
+
+    for mark in (enc._SOURCE_MARK, "RESIDENCY_VIOLATION"):  # the real one, and one the reasons hold
+        monkeypatch.setattr(enc, "_SOURCE_MARK", mark)
+        d = decision(tenant=f"t-{mark}")
+        views = enc.OutcomeViews(d.outcome, d.effective_regions)
+        for source in ("engine", "cache"):
+            result = views.record_result(source)
+            assert result["source"] == source
+            assert result.canonical == slow(dict(result))
