@@ -43,6 +43,13 @@ that depends on one entity only is done here, once per revision, and the pack do
   window the pack reads for that entity, for ``valid_until_ns``.
 * models: ``closed_frontier``, ``frontier_basis``, ``deployed_targets``; provider customer
   restrictions: ``match`` (the codes a restriction covers, by own code or EAR treatment).
+* ``after``/``before`` (schema 3) next to the dates of every other window the pack tests: model
+  export restrictions ``[effective, lifted)``, trusted-partner designations ``[since, until)``,
+  provider customer restrictions and the Entity-List entry (from ``since``). Same encoding as
+  in ``party_facts``, so every window is tested inline, without a function call or null check.
+
+Only ever add fields: a stored older policy version (lifecycle rollback) reads the document the
+running broker compiles, so a field it reads must not disappear or change meaning.
 """
 
 from __future__ import annotations
@@ -66,7 +73,7 @@ from registry.model import (
     Tenant,
 )
 
-SCHEMA = 2
+SCHEMA = 3
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NS_PER_DAY = 86_400 * 10**9
 UNSOURCED = "no source recorded"
@@ -388,12 +395,20 @@ OFAC_PROGRAM = OfacProgram.COMPREHENSIVE.value
 OFAC_GROUP = "OFAC comprehensive"  # the group label of an OFAC programme window in party_facts
 
 
-def _bounds(w: JSON) -> JSON:
-    """The window of ``w`` as the pack tests it: ``after`` = [since_ns], ``before`` = [until_ns]."""
+def _in_force(since_ns: int | None, until_ns: int | None) -> JSON:
+    """A window ``[since_ns, until_ns)`` as the pack tests it: ``after`` = [since_ns] and
+    ``before`` = [until_ns] when set, ``[]`` when unbounded. The pack reads it with two inline
+    tests, ``every t in w.after {t <= now}`` and ``every t in w.before {now < t}``: no function
+    call and no null check per window (regorus charges microseconds for each call)."""
     return {
-        "after": [] if w["since_ns"] is None else [w["since_ns"]],
-        "before": [] if w["until_ns"] is None else [w["until_ns"]],
+        "after": [] if since_ns is None else [since_ns],
+        "before": [] if until_ns is None else [until_ns],
     }
+
+
+def _bounds(w: JSON) -> JSON:
+    """The window of ``w`` (``since_ns``/``until_ns``) as the pack tests it (see ``_in_force``)."""
+    return _in_force(w["since_ns"], w["until_ns"])
 
 
 def _via_text(code: str, w: JSON) -> str:
@@ -533,7 +548,16 @@ def _policy_model(out: JSON, providers: dict[str, JSON]) -> JSON:
         if provider["entity_list"] is not None:
             edges.add(provider["entity_list"]["since_ns"])
         edges |= {c["since_ns"] for c in provider["customer_restrictions"]}
+    # export.rego: a restriction is in force over [effective, lifted); frontier.rego and
+    # export.rego: a trusted-partner designation over [since, until).
+    restrictions = [x | _in_force(x["effective_ns"], x["lifted_ns"]) for x in out["export_restrictions"]]
+    partners = {
+        tenant: [w | _in_force(w["since_ns"], w["until_ns"]) for w in windows]
+        for tenant, windows in out["trusted_partners"].items()
+    }
     return out | {
+        "export_restrictions": restrictions,
+        "trusted_partners": partners,
         "closed_frontier": bool(out["closed"] and basis),
         "frontier_basis": basis,
         # sanctions.rego: a D:5 / Macau message starts with this and continues with the party.
@@ -544,13 +568,18 @@ def _policy_model(out: JSON, providers: dict[str, JSON]) -> JSON:
 
 
 def _policy_provider(out: JSON, jurisdictions: dict[str, JSON]) -> JSON:
-    """provider.rego's listed(code, countries): by own code or by EAR treatment (HK as CN)."""
+    """provider.rego's listed(code, countries): by own code or by EAR treatment (HK as CN); and
+    the windows in force from each restriction's and the Entity-List entry's date (unbounded
+    when no date is recorded)."""
     restrictions = []
     for c in out["customer_restrictions"]:
         listed = set(c["countries"])
         match = listed | {code for code, j in jurisdictions.items() if j["effective"] in listed}
-        restrictions.append(c | {"match": dict.fromkeys(sorted(match), True)})
-    return out | {"customer_restrictions": restrictions}
+        restrictions.append(c | {"match": dict.fromkeys(sorted(match), True)} | _in_force(c["since_ns"], None))
+    entity = out["entity_list"]
+    if entity is not None:
+        entity = entity | _in_force(entity["since_ns"], None)
+    return out | {"customer_restrictions": restrictions, "entity_list": entity}
 
 
 def compile_data_document(reg: Registry) -> dict[str, Any]:

@@ -53,14 +53,14 @@ test_lifted_restriction_lifted if {
 
 # A trusted-partner designation that has ended no longer exempts the tenant.
 test_partner_designation_ended if {
-	ended := [{"since": "2026-06-12", "since_ns": times.iil, "until": "2026-07-01", "until_ns": times.public, "source": "fixture: ended"}]
+	ended := [{"since": "2026-06-12", "since_ns": times.iil, "until": "2026-07-01", "until_ns": times.public, "after": [times.iil], "before": [times.public], "source": "fixture: ended"}]
 	reg := object.union(registry, {"models": {"anthropic.mythos": {"trusted_partners": {"partner": ended}}}})
 	d := data.tollgate.routing.decision with input as object.union(base, object.union(mythos, {"tenant": "partner", "subject": foreigner, "now_ns": times.public})) with data.tollgate.registry as reg
 	denied(d, "EXPORT_RESTRICTED_MODEL")
 }
 
 test_partner_designation_before_end if {
-	ended := [{"since": "2026-06-12", "since_ns": times.iil, "until": "2026-07-01", "until_ns": times.public, "source": "fixture: ended"}]
+	ended := [{"since": "2026-06-12", "since_ns": times.iil, "until": "2026-07-01", "until_ns": times.public, "after": [times.iil], "before": [times.public], "source": "fixture: ended"}]
 	reg := object.union(registry, {"models": {"anthropic.mythos": {"trusted_partners": {"partner": ended}}}})
 	d := data.tollgate.routing.decision with input as object.union(base, object.union(mythos, {"tenant": "partner", "subject": foreigner, "now_ns": times.exempt})) with data.tollgate.registry as reg
 	clean_allow(d)

@@ -864,6 +864,12 @@ registry := {
    "eu_gpai_systemic_risk": null,
    "export_restrictions": [
     {
+     "after": [
+      1781222400000000000
+     ],
+     "before": [
+      1782864000000000000
+     ],
      "effective": "2026-06-12",
      "effective_ns": 1781222400000000000,
      "exemption_source": null,
@@ -1103,6 +1109,10 @@ registry := {
    "trusted_partners": {
     "partner": [
      {
+      "after": [
+       1781913600000000000
+      ],
+      "before": [],
       "since": "2026-06-20",
       "since_ns": 1781913600000000000,
       "source": "fixture: partner designation [confirmed]",
@@ -1140,6 +1150,10 @@ registry := {
    "eu_gpai_systemic_risk": null,
    "export_restrictions": [
     {
+     "after": [
+      1781222400000000000
+     ],
+     "before": [],
      "effective": "2026-06-12",
      "effective_ns": 1781222400000000000,
      "exemption_source": "fixture: Exemption letter 2026-06-26 [confirmed]",
@@ -1166,6 +1180,10 @@ registry := {
    "trusted_partners": {
     "partner": [
      {
+      "after": [
+       1781222400000000000
+      ],
+      "before": [],
       "since": "2026-06-12",
       "since_ns": 1781222400000000000,
       "source": "fixture: partner [confirmed]",
@@ -1429,6 +1447,10 @@ registry := {
   "anthropic": {
    "customer_restrictions": [
     {
+     "after": [
+      1757030400000000000
+     ],
+     "before": [],
      "countries": [
       "CN",
       "IR",
@@ -1468,6 +1490,10 @@ registry := {
   "zhipu": {
    "customer_restrictions": [],
    "entity_list": {
+    "after": [
+     1736899200000000000
+    ],
+    "before": [],
     "since": "2025-01-15",
     "since_ns": 1736899200000000000,
     "source": "fixture: BIS Entity List 2025-01-15 [confirmed]",
@@ -1913,7 +1939,7 @@ registry := {
    "source": "fixture: region azure:chinanorth3 [confirmed]"
   }
  },
- "schema": 2,
+ "schema": 3,
  "targets": {
   "aws-bedrock:cn": {
    "edges": [],

@@ -6,7 +6,8 @@
 # restriction on record, the EU GPAI systemic-risk flag. The data-document compiler lists the
 # bases that hold in `model.frontier_basis` (sorted) and sets `model.closed_frontier`.
 #
-# tenant, model: registry records (null when unknown).
+# tenant, model: registry records (null when unknown). main.rego asks this only for a designated
+# covered frontier model.
 package tollgate.routing
 
 import rego.v1
@@ -30,13 +31,16 @@ frontier_reasons(tenant, model) := {r |
 	}
 }
 
-# The release phase in force, latest first.
+# The release phase in force, latest first (an unscheduled release, null, is never reached).
 release_phase(covered) := "public" if {
-	reached(covered.public_release_ns)
+	covered.public_release_ns != null
+	covered.public_release_ns <= input.now_ns
 } else := "trusted_partner" if {
-	reached(covered.trusted_partner_release_ns)
+	covered.trusted_partner_release_ns != null
+	covered.trusted_partner_release_ns <= input.now_ns
 } else := "government" if {
-	reached(covered.government_access_ns)
+	covered.government_access_ns != null
+	covered.government_access_ns <= input.now_ns
 } else := "none"
 
 # Before public release: government tenants from government access, and also the model's
@@ -53,10 +57,13 @@ release_allows(phase, _, partner) if {
 	partner == true
 }
 
-# A tenant is a trusted partner of the model while one of its designation windows is active.
+# A tenant is a trusted partner of the model while one of its designation windows is active:
+# [since, until), given by the data-document compiler as `after` = [since_ns] and `before` =
+# [until_ns] ([] when unbounded).
 trusted_partner(tenant, model) if {
 	some w in model.trusted_partners[tenant.id]
-	active(w)
+	every t in w.after { t <= input.now_ns }
+	every t in w.before { input.now_ns < t }
 }
 
 is_trusted_partner(tenant, model) := true if {

@@ -1,19 +1,12 @@
 # Unknown ids and malformed input: always a reason, never an error, so a typo cannot become a 500
 # (or, worse, an allow because some other concern could not look its facts up).
 #
-# tenant, model, target: the registry records of the request, null when unknown (main.rego).
+# tenant, model, target: the registry records of the request, null when unknown (main.rego). Asked
+# only when main.rego's first lookup fails: some id is unknown, a member of the target is unknown,
+# now_ns is not a number, or the subject is neither null, absent nor an object.
 package tollgate.routing
 
 import rego.v1
-
-# well_formed(target): the checks below have nothing to report for a request whose tenant, model
-# and target are known (main.rego looks them up): every member of the target is known, the
-# time is a number and the subject is null, absent or an object.
-well_formed(target) if {
-	target.unknown_members == []
-	is_number(input.now_ns)
-	type_name(object.get(input, "subject", null)) in {"null", "object"}
-}
 
 known_reasons(tenant, model, target) := reasons if {
 	unknown_tenant := {r |

@@ -4,7 +4,8 @@
 #   countries         each member region's country is in the tenant's list
 #   (any kind)        a global scope never satisfies it: its processing location is uncontrolled
 #
-# tenant, target: registry records (null when unknown).
+# tenant, target: registry records (null when unknown). main.rego asks this only for a tenant
+# with a residency requirement (kind other than "none").
 package tollgate.routing
 
 import rego.v1
@@ -28,10 +29,11 @@ residency_reasons(tenant, target) := (global | eu) | countries if {
 		some m in target.member_facts
 		m.known
 		not m.jurisdiction.eu_member.value == true
+		source := object.get(m.jurisdiction, ["eu_member", "source"], "no EU membership recorded")
 		r := {
 			"code": "RESIDENCY_VIOLATION",
-			"message": concat("", ["Tenant ", tenant.id, " requires EU member-state residency but member region ", m.region, " of ", target.id, " is in ", m.country, ", which is not an EU member state (source: ", eu_source(m), "; region: ", m.source, ")."]),
-			"facts": {"tenant": tenant.id, "residency": tenant.residency, "target": target.id, "region": m.region, "country": m.country, "eu_member": false, "source": eu_source(m)},
+			"message": concat("", ["Tenant ", tenant.id, " requires EU member-state residency but member region ", m.region, " of ", target.id, " is in ", m.country, ", which is not an EU member state (source: ", source, "; region: ", m.source, ")."]),
+			"facts": {"tenant": tenant.id, "residency": tenant.residency, "target": target.id, "region": m.region, "country": m.country, "eu_member": false, "source": source},
 		}
 	}
 
@@ -47,7 +49,3 @@ residency_reasons(tenant, target) := (global | eu) | countries if {
 		}
 	}
 } else := set()
-
-eu_source(m) := m.jurisdiction.eu_member.source if {
-	m.jurisdiction.eu_member.source
-} else := "no EU membership recorded"

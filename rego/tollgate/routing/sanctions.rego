@@ -8,21 +8,23 @@
 # window and the source). A jurisdiction's facts are its own plus those of the jurisdiction it is
 # `treated_as` (HK and MO carry CN's windows). This module decides what each group bars, and when.
 #
-# tenant, model, target: registry records (null when unknown: an unknown party adds no fact);
-# nationalities: the resolved jurisdictions of the subject's nationalities.
+# A fact is in force while now is inside its window [since, until): `after` holds its since_ns
+# and `before` its until_ns when set ([] when unbounded), so the two `every` lines below read
+# "every start has passed and no end has come".
+#
+# model: the model record (null when unknown); facts: every fact about every party of this
+# request, collected by main.rego (asked only when there is at least one).
 package tollgate.routing
 
 import rego.v1
 
-sanctions_reasons(tenant, model, target, nationalities) := (sanctioned | embargoed) | frontier if {
-	# Every fact about every party of this request.
-	facts := [f | some party in array.concat([tenant, target], nationalities); some f in party.party_facts]
-
+sanctions_reasons(model, facts) := (sanctioned | embargoed) | frontier if {
 	# Whatever the model: an OFAC comprehensive programme bars the request ...
 	sanctioned := {r |
 		some f in facts
 		f.group == "OFAC comprehensive"
-		in_window(f)
+		every t in f.after { t <= input.now_ns }
+		every t in f.before { input.now_ns < t }
 		r := {"code": "SANCTIONED_JURISDICTION", "message": f.message, "facts": f.facts}
 	}
 
@@ -31,7 +33,8 @@ sanctions_reasons(tenant, model, target, nationalities) := (sanctioned | embargo
 	embargoed := {r |
 		some f in facts
 		f.group in {"E:1", "E:2"}
-		in_window(f)
+		every t in f.after { t <= input.now_ns }
+		every t in f.before { input.now_ns < t }
 		r := {"code": "EMBARGOED_DESTINATION", "message": f.message, "facts": f.facts}
 	}
 
@@ -42,7 +45,8 @@ sanctions_reasons(tenant, model, target, nationalities) := (sanctioned | embargo
 		model.closed_frontier == true
 		some f in facts
 		f.group in {"D:5", "Macau"}
-		in_window(f)
+		every t in f.after { t <= input.now_ns }
+		every t in f.before { input.now_ns < t }
 		r := {
 			"code": "EMBARGOED_DESTINATION",
 			"message": concat("", [model.frontier_head, f.message]),
