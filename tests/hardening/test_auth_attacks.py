@@ -270,7 +270,8 @@ def test_officer_cannot_approve_own_policy_version(broker: InProcess) -> None:
 
 @pytest.fixture
 def limited(tmp_path: Path) -> Iterator[tuple[InProcess, RateLimitConfig]]:
-    config = RateLimitConfig(principal_rate=20.0, principal_burst=40.0, failure_rate=1.0, failure_burst=10.0)
+    # A slow refill (2/s), so a loaded CI machine cannot refill the bucket between requests.
+    config = RateLimitConfig(principal_rate=2.0, principal_burst=40.0, failure_rate=1.0, failure_burst=10.0)
     client, s, m = start_in_process(tmp_path)
     app: Any = client.app
     app.state.rate_limit = config
