@@ -2,12 +2,13 @@
 # exactly CN; HK and MO are outside the Measures) may only use a CAC-filed model, served from a
 # China partition (aws-cn or AzureChinaCloud).
 #
-# tenant, model, target: registry records (null when unknown).
+# tenant, model, target: registry records (null when unknown). main.rego asks this only for a
+# public-facing tenant headquartered in CN.
 package tollgate.routing
 
 import rego.v1
 
-# Most tenants are not public-facing in mainland China: the first tests stop there (else: none).
+# Other tenants get no reason (the `else`); main.rego does not even ask for them.
 china_reasons(tenant, model, target) := unfiled | outside if {
 	tenant.public_facing == true
 	tenant.hq_country == "CN"

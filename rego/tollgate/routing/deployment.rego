@@ -6,6 +6,7 @@
 # by deployments on some of its members (cross-region inference is its own product).
 #
 # model, target: registry records, null when unknown (then known.rego reports it, not this).
+# main.rego asks this only when the model has no deployment keyed by the target's id.
 package tollgate.routing
 
 import rego.v1

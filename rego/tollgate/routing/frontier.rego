@@ -14,7 +14,7 @@ import rego.v1
 
 frontier_reasons(tenant, model) := {r |
 	covered := model.covered_frontier
-	covered.designated == true # (most models stop here)
+	covered.designated == true
 	tenant != null
 	phase := release_phase(covered)
 	partner := is_trusted_partner(tenant, model)

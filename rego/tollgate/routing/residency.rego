@@ -10,7 +10,7 @@ package tollgate.routing
 
 import rego.v1
 
-# Most tenants have no residency requirement: the first test stops there (else: no reason).
+# Without a residency requirement there is no reason (the `else`); main.rego does not even ask.
 residency_reasons(tenant, target) := (global | eu) | countries if {
 	kind := tenant.residency.kind
 	kind != "none"

@@ -1,6 +1,7 @@
 # The tenant's own standing in the registry.
 #
-# tenant: the tenant record, null when unknown (then known.rego reports it).
+# tenant: the tenant record, null when unknown (then known.rego reports it). main.rego asks this
+# only for a tenant whose suspended or sanctioned flag is true.
 package tollgate.routing
 
 import rego.v1
