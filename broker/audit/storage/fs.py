@@ -16,20 +16,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from broker.audit.storage.base import LogStorage, check_object_path
-from broker.audit.storage.fs_sequence import FsSequenceStore
+from broker.audit.storage.fs_sequence import FsSequenceStore, fsync_dir
 
 __all__ = ["FsLogStorage", "FsSequenceStore", "fsync_dir", "write_file_atomic"]
 from broker.errors import NotFound
 
 _TMP_PREFIX = ".tmp-"
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def write_file_atomic(path: Path, data: bytes, mode: int = 0o644, durable: bool = True) -> None:

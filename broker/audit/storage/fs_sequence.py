@@ -50,7 +50,8 @@ DEFAULT_SEGMENT_BYTES = 64 << 20
 _DSYNC = getattr(os, "O_DSYNC", 0)
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a directory's entries (creations, renames, deletions) durable."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
@@ -178,7 +179,7 @@ class FsSequenceStore(SequenceStore):
         finally:
             os.close(fd)
         os.replace(tmp, self.path)
-        _fsync_dir(self.path.parent)
+        fsync_dir(self.path.parent)
 
     def _rotate(self) -> None:
         """Seal the (fully synced) active segment and start the next one."""
