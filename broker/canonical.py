@@ -66,13 +66,37 @@ def canonical_json(value: Any) -> bytes:
 
 def _spliced(value: dict[str, Any], parts: list[tuple[str, Canonical]]) -> bytes | None:
     marks = {k: f"{_MARK}{i}" for i, (k, _) in enumerate(parts)}
-    data = _verified({k: marks.get(k, v) if type(v) is Canonical else v for k, v in value.items()})
+    data: bytes | None = _verified({k: marks.get(k, v) if type(v) is Canonical else v for k, v in value.items()})
     for key, part in parts:
-        quoted = f'"{marks[key]}"'.encode()
-        if data.count(quoted) != 1:
+        if data is None:
             return None
-        data = data.replace(quoted, part.canonical, 1)
+        data = _put(data, marks[key], part.canonical)
     return data
+
+
+def _put(data: bytes, mark: str, part: bytes) -> bytes | None:
+    """``data`` with the JSON string ``mark`` replaced by ``part``; None unless it occurs once."""
+    quoted = f'"{mark}"'.encode()
+    if data.count(quoted) != 1:
+        return None
+    return data.replace(quoted, part, 1)
+
+
+class Template:
+    """Canonical bytes of an object of which one member varies: encoded and checked once,
+    then filled in for each value of that member (e.g. a record result's ``source``)."""
+
+    def __init__(self, value: Mapping[str, Any], key: str) -> None:
+        self._value = dict(value)
+        self._key = key
+        self._mark = _MARK
+        self._data = _verified(self._value | {key: self._mark})
+
+    def fill(self, member: Any) -> Canonical:
+        value = self._value | {self._key: member}
+        data = _put(self._data, self._mark, canonical_json(member))
+        # A value imitating the placeholder: encode it the ordinary way.
+        return Canonical(value) if data is None else Canonical.assembled(value, data)
 
 
 def check_json(value: Any, where: str, depth: int = 0) -> None:

@@ -18,11 +18,10 @@ the rest of the request. So the first use encodes them once:
 from __future__ import annotations
 
 import json
-import secrets
 from functools import lru_cache
 from typing import Any
 
-from broker.canonical import Canonical, canonical_json
+from broker.canonical import Canonical, Template, canonical_json
 from broker.decisions.model import Decision, EngineInfo, Outcome, PreflightQuery
 from broker.decisions.timefmt import format_rfc3339_ns
 from broker.security.principal import Principal
@@ -30,7 +29,6 @@ from broker.security.principal import Principal
 RECORD_VERSION = 1  # the audit log's record schema (broker.audit.records)
 _RECORD_END = b'","v":' + str(RECORD_VERSION).encode() + b"}"
 _Frame = tuple[Canonical, bytes, bytes, bytes]
-_SOURCE_MARK = f"source-{secrets.token_hex(12)}"  # unguessable: see OutcomeViews.record_result
 
 
 def _json(value: Any) -> bytes:
@@ -49,7 +47,7 @@ class OutcomeViews:
         self._results: dict[str, Canonical] = {}
         self._input: tuple[PreflightQuery, _QueryParts] | None = None
         self._frames: dict[str, _Frame] = {}
-        self._template: bytes | None = None
+        self._template: Template | None = None
 
     def response(self) -> bytes:
         if self._response is None:
@@ -68,23 +66,17 @@ class OutcomeViews:
         """``source`` is "engine" (evaluated for this request) or "cache"."""
         result = self._results.get(source)
         if result is None:
-            o = self._outcome
-            value = {
-                "decision": "allow" if o.allow else "deny",
-                "reason_codes": o.reason_codes,
-                **o.to_json(),
-                "effective_regions": list(self.effective_regions),
-                "source": source,
-            }
-            # Both variants come from one checked encoding with a placeholder source, so the
-            # first cache hit does not pay for encoding and checking the reasons again.
             if self._template is None:
-                self._template = canonical_json(value | {"source": _SOURCE_MARK})
-            quoted = canonical_json(_SOURCE_MARK)
-            if self._template.count(quoted) == 1:
-                result = Canonical.assembled(value, self._template.replace(quoted, canonical_json(source)))
-            else:  # the reasons happen to contain the placeholder text: encode plainly
-                result = Canonical(value)
+                # One checked encoding serves both variants, so the first cache hit does not
+                # encode and check the reasons again.
+                o = self._outcome
+                self._template = Template({
+                    "decision": "allow" if o.allow else "deny",
+                    "reason_codes": o.reason_codes,
+                    **o.to_json(),
+                    "effective_regions": list(self.effective_regions),
+                }, "source")
+            result = self._template.fill(source)
             self._results[source] = result  # a benign race: both threads build equal values
         return result
 

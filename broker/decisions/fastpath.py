@@ -40,6 +40,10 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
 
 async def _respond(send: Send, status: int, body: Any, extra: list[tuple[bytes, bytes]] | None = None) -> None:
     data = json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+    await _send_json(send, status, data, extra)
+
+
+async def _send_json(send: Send, status: int, data: bytes, extra: list[tuple[bytes, bytes]] | None = None) -> None:
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers + (extra or [])})
     await send({"type": "http.response.body", "body": data})
@@ -111,10 +115,7 @@ class PreflightFastPath:
                 return
         structlog.contextvars.bind_contextvars(tenant=query.tenant)
         decision = await service.decide_async(query, principal)
-        data = decision_body(decision)
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]})
-        await send({"type": "http.response.body", "body": data})
+        await _send_json(send, 200, decision_body(decision))
 
     async def _parse(self, body: bytes, is_json: bool, send: Send) -> PreflightQuery | None:
         """Validate ``body``; answer 422 and return None if it is not a valid pre-flight."""

@@ -135,8 +135,8 @@ def test_both_result_variants_are_canonical_even_if_reasons_mimic_the_placeholde
         monkeypatch: pytest.MonkeyPatch) -> None:
     import broker.decisions.encoded as enc
 
-    for mark in (enc._SOURCE_MARK, "RESIDENCY_VIOLATION"):  # the real one, and one the reasons hold
-        monkeypatch.setattr(enc, "_SOURCE_MARK", mark)
+    for mark in (canonical_mod._MARK, "RESIDENCY_VIOLATION"):  # the real one, and one the reasons hold
+        monkeypatch.setattr(canonical_mod, "_MARK", mark)
         d = decision(tenant=f"t-{mark}")
         views = enc.OutcomeViews(d.outcome, d.effective_regions)
         for source in ("engine", "cache"):
