@@ -17,7 +17,7 @@ import json
 import math
 import secrets
 from collections.abc import Mapping
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Self
 
 _MAX_DEPTH = 64
 # Placeholder strings that mark where a Canonical's bytes go. The random part makes it
@@ -136,7 +136,7 @@ class Canonical(dict[str, Any]):
         self.canonical = _verified(dict(self))
 
     @classmethod
-    def assembled(cls, value: Mapping[str, Any], data: bytes) -> Canonical:
+    def assembled(cls, value: Mapping[str, Any], data: bytes) -> Self:
         """A Canonical whose bytes the caller assembled from canonical pieces.
 
         For hot paths that build a record from pre-encoded parts. The caller's tests must show
@@ -155,3 +155,17 @@ class Canonical(dict[str, Any]):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (Canonical, (dict(self),))
+
+
+class CheckedRecord(Canonical):
+    """An audit record whose producer guarantees the record schema, with its search keys.
+
+    The audit log appends it without parsing or checking it again (for the pre-flight path:
+    ``broker.decisions.encoded.decision_record``); the producer's tests run the log's schema
+    check and key extraction on every shape it builds and compare. ``index_keys`` is
+    ``(kind, decision_id, tenant, model)``, ``time_s`` the record's time in unix seconds.
+    """
+
+    __slots__ = ("index_keys", "time_s")
+    index_keys: tuple[str, str | None, str | None, str | None]
+    time_s: float

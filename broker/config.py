@@ -75,6 +75,12 @@ class Settings(BaseSettings):
         description="where the audit log lives: fs (local files), postgres (shared by replicas); "
         "auto = postgres when database_url is PostgreSQL",
     )
+    audit_worker: Literal["process", "thread"] = Field(
+        default="process",
+        description="local-file audit log: sequence and integrate in a worker process (process), "
+        "or in threads of the broker (thread; one process, but the audit threads share the GIL "
+        "with the request loop)",
+    )
     replica_poll_interval_s: float = Field(
         default=0.2, gt=0, description="replicas: how often to look for other replicas' changes"
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import structlog
@@ -18,6 +18,7 @@ from fastapi import APIRouter
 from broker.audit import api as audit_api
 from broker.audit.keys import load_or_create_log_key
 from broker.audit.log import AuditLog
+from broker.audit.process import AuditProcess
 from broker.audit.records import admin_record
 from broker.config import Settings
 from broker.console import router as console_router
@@ -58,7 +59,7 @@ class Runtime:
         self.readiness: dict[str, ReadinessCheck] = {}
         self.store: RegistryStore | None = None
         self.registry: RegistryService | None = None
-        self.audit: AuditLog | None = None
+        self.audit: AuditLog | AuditProcess | None = None
         self.snapshots: SnapshotManager | None = None
         self.decisions: DecisionService | None = None
         self.fleet: FleetService | None = None
@@ -192,7 +193,11 @@ class Runtime:
 
         # With PostgreSQL, replicas share one audit log there (None: the local log, as always).
         self.replicas = open_replicas(s)
-        make_log = AuditLog if self.replicas is None else self.replicas.audit_log
+        make_log: Callable[..., AuditLog | AuditProcess] = AuditLog
+        if self.replicas is not None:
+            make_log = self.replicas.audit_log
+        elif s.audit_worker == "process":
+            make_log = AuditProcess
         self.audit = make_log(
             s.audit_dir,
             load_or_create_log_key(s.keys_dir),

@@ -21,6 +21,7 @@ from starlette.background import BackgroundTask
 from broker.audit.export import check_export_name, export_tar, remove_tree
 from broker.audit.keys import KEY_HISTORY_PATH
 from broker.audit.log import AuditLog
+from broker.audit.process import AuditProcess
 from broker.audit.records import admin_record, parse_time
 from broker.audit.tiles import TILE_WIDTH, parse_tile_path
 from broker.errors import AuditUnavailable, BadRequest, Forbidden, NotFound, TollgateError
@@ -33,16 +34,19 @@ _TEXT = "text/plain; charset=utf-8"
 _IMMUTABLE = "public, max-age=31536000, immutable"
 
 
-def get_audit_log(request: Request) -> AuditLog:
+RunningLog = AuditLog | AuditProcess  # in the broker process, or in its worker process
+
+
+def get_audit_log(request: Request) -> RunningLog:
     """The running log, set by the app at start-up as ``app.state.audit_log``."""
     log = getattr(request.app.state, "audit_log", None)
-    if not isinstance(log, AuditLog):
+    if not isinstance(log, AuditLog | AuditProcess):
         raise AuditUnavailable("the audit log is not configured")
     return log
 
 
 Auditor = Annotated[Principal, Depends(require_auditor)]
-Log = Annotated[AuditLog, Depends(get_audit_log)]
+Log = Annotated[RunningLog, Depends(get_audit_log)]
 
 
 def _all_tenants(principal: Principal) -> None:
@@ -80,7 +84,7 @@ def tile(path: str, principal: Auditor, log: Log) -> Response:
                     headers={"Cache-Control": cache})
 
 
-def _leaf(log: AuditLog, principal: Principal, index: int | None, decision_id: str | None,
+def _leaf(log: RunningLog, principal: Principal, index: int | None, decision_id: str | None,
           ) -> int:
     if (index is None) == (decision_id is None):
         raise BadRequest("give exactly one of index or decision_id")

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 from broker.audit.errors import InvalidRecord, RecordTooLarge
 from broker.audit.tiles import MAX_ENTRY_SIZE
-from broker.canonical import InvalidJson
+from broker.canonical import CheckedRecord, InvalidJson
 from broker.canonical import canonical_json as _canonical_json
 
 RECORD_VERSION = 1
@@ -145,7 +145,15 @@ def encode_record(rec: Mapping[str, Any], put_blob: BlobSink | None = None) -> b
 
 def encode_with_index(rec: Mapping[str, Any], put_blob: BlobSink | None = None,
                       ) -> tuple[bytes, IndexFields]:
-    """:func:`encode_record` plus the record's search-index fields, parsing the time once."""
+    """:func:`encode_record` plus the record's search-index fields, parsing the time once.
+
+    A :class:`~broker.canonical.CheckedRecord` is taken as it is (its producer answers for
+    the schema); only a record above the entry size limit is re-encoded, to move payloads out.
+    """
+    if type(rec) is CheckedRecord:
+        fields = IndexFields(rec.index_keys[0], rec.time_s, *rec.index_keys[1:])
+        data = rec.canonical
+        return (data if len(data) <= MAX_ENTRY_SIZE else _encode(rec, put_blob)), fields
     ts = validate(rec)
     return _encode(rec, put_blob), index_fields_of(rec, ts)
 

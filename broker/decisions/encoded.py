@@ -21,7 +21,7 @@ import json
 from functools import lru_cache
 from typing import Any
 
-from broker.canonical import Canonical, Template, canonical_json
+from broker.canonical import Canonical, CheckedRecord, Template, canonical_json
 from broker.decisions.model import Decision, EngineInfo, Outcome, PreflightQuery
 from broker.decisions.timefmt import format_rfc3339_ns
 from broker.security.principal import Principal
@@ -158,7 +158,7 @@ def _record_revisions(policy_revision: str, registry_revision: int, engine: Engi
             + canonical_json(registry_revision))
 
 
-def decision_record(d: Decision, principal: Principal, recorded_ns: int) -> Canonical:
+def decision_record(d: Decision, principal: Principal, recorded_ns: int) -> CheckedRecord:
     """The audit record of decision ``d`` (``recorded_ns``: when it was recorded)."""
     views = views_of(d.outcome, d.effective_regions)
     result, after_id, after_evaluated_at, after_now = views.record_frame(d, "cache" if d.cached else "engine")
@@ -188,7 +188,10 @@ def decision_record(d: Decision, principal: Principal, recorded_ns: int) -> Cano
         after_evaluated_at, str(d.evaluated_at_ns).encode(),
         after_now, time.encode(), _RECORD_END,
     ))
-    return Canonical.assembled(value, data)
+    record = CheckedRecord.assembled(value, data)
+    record.index_keys = ("decision", d.decision_id, d.query.tenant, d.query.model)
+    record.time_s = (recorded_ns // 1000) / 1e6  # what parsing ``time`` gives (µs precision)
+    return record
 
 
 def decision_body(d: Decision) -> bytes:

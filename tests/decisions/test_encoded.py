@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 import broker.canonical as canonical_mod
 from broker.audit.errors import InvalidRecord
 from broker.audit.records import canonical_json as record_json
-from broker.audit.records import encode_with_index, validate
+from broker.audit.records import encode_with_index, index_fields, index_fields_of, validate
 from broker.canonical import Canonical, InvalidJson, canonical_json
 from broker.decisions.encoded import decision_body, decision_record
 from broker.decisions.model import Decision, EngineInfo, Outcome, PreflightQuery, Subject
@@ -67,10 +68,22 @@ def test_assembled_record_is_the_canonical_encoding(d: Decision) -> None:
     rec = decision_record(d, PRINCIPAL, d.evaluated_at_ns + (5 if d.query.at_ns else 0))
     assert rec.canonical == slow(dict(rec))
     assert record_json(rec) == rec.canonical  # the audit log takes the assembled bytes
-    validate(rec)
+    # The log appends a CheckedRecord unchecked: it must pass the schema check, and the keys it
+    # carries must be exactly what the log would extract by parsing it.
+    ts = validate(rec)
     data, fields = encode_with_index(rec)
     assert data == rec.canonical
+    assert fields == index_fields_of(dict(rec), ts) == index_fields(rec.canonical)
     assert (fields.decision_id, fields.tenant, fields.model) == (d.decision_id, d.query.tenant, d.query.model)
+
+
+def test_checked_record_times_match_parsing_for_any_instant() -> None:
+    rng = random.Random(5)
+    for _ in range(2000):
+        ns = rng.randrange(1_500_000_000 * 10**9, 2_500_000_000 * 10**9)
+        d = decision(at_ns=ns)
+        rec = decision_record(d, PRINCIPAL, ns)
+        assert rec.time_s == validate(rec)
 
 
 def test_cache_hits_reuse_the_encoded_result_and_record_where_it_came_from() -> None:
