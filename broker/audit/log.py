@@ -44,7 +44,7 @@ from broker.audit.records import (
     encode_with_index,
     index_fields,
 )
-from broker.audit.sequencer import GroupCommitSequencer
+from broker.audit.sequencer import GroupCommitSequencer, unavailable
 from broker.audit.storage.base import LogStorage, SequenceStore
 from broker.audit.storage.fs import FsLogStorage, FsSequenceStore
 from broker.audit.witness import WitnessClient, WitnessConflict, WitnessError
@@ -92,6 +92,7 @@ class AuditLog(LogReader):
         self._periods: list[KeyPeriod] = []
         self._sequencer = GroupCommitSequencer(self._seq, self._on_durable)
         self._batcher = TurnBatcher(self._flush_group)
+        self._store_blob = partial(store_blob, self.storage)
         self._cond = threading.Condition()
         self._buffer: list[tuple[int, list[bytes], list[Any]]] = []
         self._seq_size = 0
@@ -177,10 +178,8 @@ class AuditLog(LogReader):
 
     def submit_encoded(self, records: Sequence[bytes], meta: Sequence[IndexFields | None]) -> Future[int]:
         """Sequence records a caller already validated and encoded (the audit worker process
-        receives them so); the future gets the first index once they are durable."""
-        if self._sequencer.failure is not None:
-            raise AuditUnavailable(f"audit log unavailable: {self._sequencer.failure}",
-                                   details={"reason": self._sequencer.failure})
+        receives them so); the future gets the first index once they are durable. Raises
+        AuditUnavailable if the log has failed."""
         return self._sequencer.submit_future(records, meta)
 
     def try_recover(self) -> bool:
@@ -208,9 +207,8 @@ class AuditLog(LogReader):
 
     def _encode(self, record: Mapping[str, Any]) -> tuple[bytes, IndexFields]:
         if self._sequencer.failure is not None:
-            raise AuditUnavailable(f"audit log unavailable: {self._sequencer.failure}",
-                                   details={"reason": self._sequencer.failure})
-        return encode_with_index(record, partial(store_blob, self.storage))
+            raise unavailable(self._sequencer.failure)
+        return encode_with_index(record, self._store_blob)
 
     def _on_durable(self, first: int, records: list[bytes], meta: list[Any]) -> None:
         with self._cond:

@@ -46,6 +46,7 @@ from broker.audit.index import SearchIndex
 from broker.audit.log import store_blob
 from broker.audit.reader import INDEX_FILE, PUBLIC_DIR, LogReader
 from broker.audit.records import IndexFields, encode_with_index
+from broker.audit.sequencer import SyncWaiter, settle, unavailable
 from broker.audit.storage.fs import FsLogStorage
 from broker.errors import AuditUnavailable, BadRequest, TollgateError
 
@@ -56,26 +57,6 @@ _RESTART_DELAYS = (0.2, 1.0, 5.0)  # then every 5 s until it works or the log is
 def _raw(key: Ed25519PrivateKey) -> str:
     return key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
                              serialization.NoEncryption()).hex()
-
-
-class _Reply:
-    """One-shot answer slot for a thread waiting on the control socket."""
-
-    __slots__ = ("_event", "_value")
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-        self._value: Any = None
-
-    def set(self, value: Any) -> None:
-        self._value = value
-        self._event.set()
-
-    def result(self) -> Any:
-        self._event.wait()
-        if isinstance(self._value, BaseException):
-            raise self._value
-        return self._value
 
 
 class _LoopChannel:
@@ -93,7 +74,7 @@ class _LoopChannel:
 
     def send(self, request_id: int, frame: bytes, futures: list[asyncio.Future[int]]) -> None:
         if self.failure is not None:
-            _fail(futures, AuditUnavailable(f"audit log unavailable: {self.failure}"))
+            _fail(futures, unavailable(self.failure))
             return
         self._pending[request_id] = futures
         if self._out:
@@ -142,9 +123,7 @@ class _LoopChannel:
             futures = self._pending.pop(request_id, [])
             if kind == b"K":
                 first = wire.parse_ack(body)
-                for i, fut in enumerate(futures):
-                    if not fut.done():
-                        fut.set_result(first + i)
+                settle((f, first + i) for i, f in enumerate(futures))
             else:
                 _fail(futures, wire.error_of(body) if kind == b"E" else
                       AuditUnavailable(f"unexpected audit worker frame {kind!r}"))
@@ -159,13 +138,11 @@ class _LoopChannel:
             self.sock.close()
         pending, self._pending = self._pending, {}
         for futures in pending.values():
-            _fail(futures, AuditUnavailable(f"audit log unavailable: {reason}"))
+            _fail(futures, unavailable(reason))
 
 
 def _fail(futures: list[asyncio.Future[int]], exc: BaseException) -> None:
-    for fut in futures:
-        if not fut.done():
-            fut.set_exception(exc)
+    settle((f, exc) for f in futures)
 
 
 class AuditProcess(LogReader):
@@ -191,11 +168,12 @@ class AuditProcess(LogReader):
         self._control: socket.socket | None = None
         self._data: socket.socket | None = None  # not yet bound to a loop
         self._channel: _LoopChannel | None = None
-        self._waiters: dict[int, _Reply] = {}
+        self._waiters: dict[int, SyncWaiter[Any]] = {}
         self._failure: str | None = "not started"
         self._closing = False
         self._reader: threading.Thread | None = None
         self._batcher = TurnBatcher(self._flush_group)
+        self._store_blob = partial(store_blob, self.storage)
         self.restarts = 0
 
     # -- life cycle -------------------------------------------------------------------------
@@ -315,7 +293,7 @@ class AuditProcess(LogReader):
             stale = [s for s in (self._control, self._data) if s is not None]
             self._proc = self._control = self._data = None
         for waiter in waiters.values():
-            waiter.set(AuditUnavailable(f"audit log unavailable: {reason}"))
+            waiter.set(unavailable(reason))
         if channel is not None:
             _on_loop(channel.loop, channel.fail, reason)
         if closing:
@@ -338,12 +316,11 @@ class AuditProcess(LogReader):
             return
 
     def _request(self, frame: Callable[[int], bytes]) -> Any:
-        reply = _Reply()
+        reply: SyncWaiter[Any] = SyncWaiter()
         with self._lock:
             control, failure = self._control, self._failure
             if control is None or failure is not None:
-                raise AuditUnavailable(f"audit log unavailable: {failure or 'no worker'}",
-                                       details={"reason": failure})
+                raise unavailable(failure or "no worker")
             request_id = next(self._ids)
             self._waiters[request_id] = reply
         try:
@@ -363,8 +340,8 @@ class AuditProcess(LogReader):
     def _encode(self, record: Mapping[str, Any]) -> tuple[bytes, IndexFields]:
         failure = self._failure
         if failure is not None:
-            raise AuditUnavailable(f"audit log unavailable: {failure}", details={"reason": failure})
-        return encode_with_index(record, partial(store_blob, self.storage))
+            raise unavailable(failure)
+        return encode_with_index(record, self._store_blob)
 
     def append(self, record: Mapping[str, Any]) -> int:
         """Durably append one record; return its leaf index. Raises AuditUnavailable."""
@@ -394,7 +371,7 @@ class AuditProcess(LogReader):
             channel.send(request_id, wire.append_frame(request_id, records, meta), futures)
             return
         if failure is not None:
-            _fail(futures, AuditUnavailable(f"audit log unavailable: {failure}"))
+            _fail(futures, unavailable(failure))
             return
         # Another loop owns the data socket (rare: tools, tests): go through the control socket.
         task = loop.create_task(asyncio.to_thread(
@@ -437,9 +414,7 @@ def _settle_from_task(futures: list[asyncio.Future[int]], task: asyncio.Future[A
         _fail(futures, exc)
         return
     first = int(task.result())
-    for i, fut in enumerate(futures):
-        if not fut.done():
-            fut.set_result(first + i)
+    settle((f, first + i) for i, f in enumerate(futures))
 
 
 def _on_loop(loop: asyncio.AbstractEventLoop, fn: Callable[[str], None], arg: str) -> None:

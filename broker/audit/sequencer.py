@@ -16,18 +16,25 @@ import asyncio
 import contextlib
 import queue
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, Generic, TypeVar, cast
 
 from broker.audit.storage.base import SequenceStore
 from broker.errors import AuditUnavailable
 
 OnDurable = Callable[[int, list[bytes], list[Any]], None]
 _Item = tuple[list[bytes], list[Any], Any]  # records, per-record metadata, waiter
+T = TypeVar("T")
 
 
-def _settle(results: list[tuple[asyncio.Future[int], int | BaseException]]) -> None:
+def unavailable(reason: str) -> AuditUnavailable:
+    """The error every refused or failed append carries."""
+    return AuditUnavailable(f"audit log unavailable: {reason}", details={"reason": reason})
+
+
+def settle(results: Iterable[tuple[asyncio.Future[int], int | BaseException]]) -> None:
+    """Give each future its index or its failure (on the future's loop)."""
     for fut, value in results:
         if fut.done():
             continue  # the caller was cancelled; the record is durable regardless
@@ -37,7 +44,7 @@ def _settle(results: list[tuple[asyncio.Future[int], int | BaseException]]) -> N
             fut.set_result(value)
 
 
-class SyncWaiter:
+class SyncWaiter(Generic[T]):
     """One-shot result slot for a blocked thread: a pre-acquired lock the writer releases.
 
     Lighter than a ``concurrent.futures.Future`` (no condition variable, no callbacks),
@@ -49,17 +56,17 @@ class SyncWaiter:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._lock.acquire()
-        self._value: int | BaseException = 0
+        self._value: T | BaseException | None = None
 
-    def set(self, value: int | BaseException) -> None:
+    def set(self, value: T | BaseException) -> None:
         self._value = value
         self._lock.release()
 
-    def result(self) -> int:
+    def result(self) -> T:
         self._lock.acquire()
         if isinstance(self._value, BaseException):
             raise self._value
-        return self._value
+        return cast(T, self._value)
 
 
 class GroupCommitSequencer:
@@ -81,9 +88,6 @@ class GroupCommitSequencer:
     def failure(self) -> str | None:
         return self._failure
 
-    def _unavailable(self, reason: str) -> AuditUnavailable:
-        return AuditUnavailable(f"audit log unavailable: {reason}", details={"reason": reason})
-
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="audit-sequencer", daemon=True)
         self._thread.start()
@@ -92,18 +96,18 @@ class GroupCommitSequencer:
         # Under the lock, so no item can slip in after the writer drained the queue on stop.
         with self._lock:
             if self._failure is not None:
-                raise self._unavailable(self._failure)
+                raise unavailable(self._failure)
             if self._thread is None:
                 raise AuditUnavailable("audit log is not running")
             self._queue.put((list(records), list(meta or [None] * len(records)), waiter))
 
     def submit(self, records: Sequence[bytes], meta: Sequence[Any] | None = None,
-               ) -> SyncWaiter:
+               ) -> SyncWaiter[int]:
         """Queue records to be written contiguously; ``.result()`` blocks for the first index.
 
         ``meta`` (one item per record) is handed to ``on_durable`` untouched.
         """
-        waiter = SyncWaiter()
+        waiter: SyncWaiter[int] = SyncWaiter()
         self._put(records, meta, waiter)
         return waiter
 
@@ -129,7 +133,7 @@ class GroupCommitSequencer:
         try:
             self._put(records, meta, (loop, list(futures)))
         except BaseException as exc:
-            _settle([(f, exc) for f in futures])
+            settle([(f, exc) for f in futures])
             raise
 
     def clear_failure(self) -> None:
@@ -168,7 +172,7 @@ class GroupCommitSequencer:
 
     def _commit(self, batch: list[_Item]) -> None:
         if self._failure is not None:
-            self._resolve(batch, None, self._unavailable(self._failure))
+            self._resolve(batch, None, unavailable(self._failure))
             return
         flat = [r for records, _, _ in batch for r in records]
         try:
@@ -176,7 +180,7 @@ class GroupCommitSequencer:
         except Exception as exc:
             with self._lock:
                 self._failure = f"{type(exc).__name__}: {exc}"
-            self._resolve(batch, None, self._unavailable(self._failure))
+            self._resolve(batch, None, unavailable(self._failure))
             return
         self.batches += 1
         # Hand the durable records to the integrator before waking callers, so anything a
@@ -209,7 +213,7 @@ class GroupCommitSequencer:
                     settled.append((fut, value))
         for loop, results in per_loop.items():
             with contextlib.suppress(RuntimeError):  # loop already closed
-                loop.call_soon_threadsafe(_settle, results)
+                loop.call_soon_threadsafe(settle, results)
 
     def _drain_after_stop(self) -> None:
         with self._lock:
@@ -221,4 +225,4 @@ class GroupCommitSequencer:
             except queue.Empty:
                 return
             if item is not None:
-                self._resolve([item], None, self._unavailable("audit log closed"))
+                self._resolve([item], None, unavailable("audit log closed"))

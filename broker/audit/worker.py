@@ -77,7 +77,7 @@ class Worker:
                 self._append(conn, request_id, body)
             elif kind == b"J":
                 try:
-                    conn.send(wire.json_frame(b"J", request_id, self._operate(wire_json(body))))
+                    conn.send(wire.json_frame(b"J", request_id, self._operate(_operation(body))))
                 except Exception as exc:
                     conn.send(wire.error_frame(request_id, exc))
             else:
@@ -115,7 +115,7 @@ class Worker:
         raise BadRequest(f"unknown audit worker operation {name!r}")
 
 
-def wire_json(body: bytes) -> dict[str, Any]:
+def _operation(body: bytes) -> dict[str, Any]:
     value = wire.json_value(body)
     if not isinstance(value, dict):
         raise BadRequest("audit worker operation must be a JSON object")
@@ -133,7 +133,7 @@ def main(argv: list[str]) -> int:
         return 1
     _, request_id, body = start
     try:
-        audit = _open_log(wire_json(body))
+        audit = _open_log(_operation(body))
     except Exception as exc:
         log.error("audit log did not start: %s", exc)
         control.send(wire.error_frame(request_id, exc))
