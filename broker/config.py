@@ -14,8 +14,15 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+
+class WitnessSetting(BaseModel):
+    """A witness asked to cosign every checkpoint (c2sp.org/tlog-witness ``add-checkpoint``)."""
+
+    url: str = Field(description="the witness's base URL; the log POSTs to <url>/add-checkpoint")
+    vkey: str = Field(description="the witness's cosignature/v1 verifier key (name+hexid+base64)")
 
 
 class _FileSource(PydanticBaseSettingsSource):
@@ -70,6 +77,12 @@ class Settings(BaseSettings):
     audit_checkpoint_every: int = 1000
     audit_idle_resign_s: float = 60.0
     log_origin: str = "tollgate.dev/log"
+    audit_witnesses: list[WitnessSetting] = Field(
+        default_factory=list,
+        description="witnesses that cosign each checkpoint, e.g. "
+        '[{"url": "https://witness.example", "vkey": "witness.example+1234abcd+BAh..."}]; '
+        "a witness that fails leaves the log running, its health degraded",
+    )
     audit_backend: Literal["auto", "fs", "postgres"] = Field(
         default="auto",
         description="where the audit log lives: fs (local files), postgres (shared by replicas); "
@@ -106,6 +119,27 @@ class Settings(BaseSettings):
         # RFC 7518 §3.2: an HS256 key must be at least as long as the hash output.
         if value is not None and len(value.encode()) < 32:
             raise ValueError("TOLLGATE_HS256_SECRET must be at least 32 bytes")
+        return value
+
+    @field_validator("audit_witnesses")
+    @classmethod
+    def _witnesses_well_formed(cls, value: list[WitnessSetting]) -> list[WitnessSetting]:
+        # Checked at start-up, so a typo in a key or URL stops the broker with its position
+        # instead of surfacing later as a witness that never cosigns.
+        from broker.audit.witness import CosignatureVerifier
+        from broker.errors import TollgateError
+
+        names: set[str] = set()
+        for i, w in enumerate(value):
+            if not w.url.startswith(("https://", "http://")):
+                raise ValueError(f"audit_witnesses[{i}].url must be an http(s) URL, got {w.url!r}")
+            try:
+                name = CosignatureVerifier.from_vkey(w.vkey).name
+            except TollgateError as exc:
+                raise ValueError(f"audit_witnesses[{i}].vkey: {exc.message}") from exc
+            if name in names:
+                raise ValueError(f"audit_witnesses[{i}]: witness {name} is listed twice")
+            names.add(name)
         return value
 
     @classmethod

@@ -20,6 +20,7 @@ from broker.audit.keys import load_or_create_log_key
 from broker.audit.log import AuditLog
 from broker.audit.process import AuditProcess
 from broker.audit.records import admin_record
+from broker.audit.witness import WitnessClient
 from broker.config import Settings
 from broker.console import router as console_router
 from broker.decisions import api as decisions_api
@@ -205,6 +206,7 @@ class Runtime:
             checkpoint_interval_s=s.audit_checkpoint_interval_s,
             checkpoint_every=s.audit_checkpoint_every,
             idle_resign_s=s.audit_idle_resign_s,
+            witnesses=[WitnessClient.configured(w.url, w.vkey) for w in s.audit_witnesses],
         )
         self.audit.start()
         state.audit_log = self.audit

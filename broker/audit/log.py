@@ -14,6 +14,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,14 @@ def store_blob(storage: LogStorage, digest: str, data: bytes) -> None:
             storage.sync()  # the record referencing it is acknowledged after this
     except OSError as exc:
         raise AuditUnavailable(f"audit blob store failed: {exc}") from exc
+
+
+@dataclass
+class _IndexRows:
+    """Search-index fields of the records integrated from leaf ``first`` on, not yet stored."""
+
+    first: int
+    fields: list[IndexFields] = field(default_factory=list)
 
 
 class AuditLog(LogReader):
@@ -250,39 +259,46 @@ class AuditLog(LogReader):
     def _integrate(self, batches: list[tuple[int, list[bytes], list[Any]]], target: int,
                    ) -> None:
         """Fold records up to ``target`` into the tree, from memory, else from the sequence."""
+        rows = _IndexRows(self._builder.size)
         pos = self._builder.size
         for first, records, meta in batches:
             if first + len(records) <= pos:
                 continue
             if first > pos:
-                self._add(self._seq.read(pos, first))
+                self._add(self._seq.read(pos, first), None, rows)
                 pos = first
-            self._add(records[pos - first :], meta[pos - first :])
+            self._add(records[pos - first :], meta[pos - first :], rows)
             pos = self._builder.size
         while pos < target:
-            self._add(self._seq.read(pos, min(target, pos + _REBUILD_CHUNK)))
+            self._add(self._seq.read(pos, min(target, pos + _REBUILD_CHUNK)), None, rows)
             pos = self._builder.size
+        self._index(rows)
 
-    def _add(self, records: list[bytes], meta: list[Any] | None = None) -> None:
+    def _add(self, records: list[bytes], meta: list[Any] | None, rows: _IndexRows) -> None:
         # Small slices, each followed by a GIL hand-off: this thread is CPU-bound Python, and
         # CPython lets it keep the GIL for a whole 5 ms switch interval while the sequencer
         # (back from fsync) and the request loop wait for it. Yielding often keeps their
         # wake-ups prompt, which is what keeps a group-commit cycle short.
         for lo in range(0, len(records), _SLICE):
-            self._add_slice(records[lo : lo + _SLICE], None if meta is None else meta[lo : lo + _SLICE])
+            part = records[lo : lo + _SLICE]
+            self._builder.append(part)
+            if self.index is not None:
+                fields = meta[lo : lo + _SLICE] if meta is not None else [None] * len(part)
+                rows.fields.extend(f if isinstance(f, IndexFields) else index_fields(r)
+                                   for r, f in zip(part, fields, strict=True))
+                if len(rows.fields) >= _REBUILD_CHUNK:
+                    self._index(rows)
             time.sleep(0)
 
-    def _add_slice(self, records: list[bytes], meta: list[Any] | None) -> None:
-        first = self._builder.size
-        self._builder.append(records)
-        if self.index is None:
-            return
-        # The index may already hold some of these (re-integration after a failure).
-        have = self.index.size()
-        if first <= have < first + len(records):
-            fields = (meta or [None] * len(records))[have - first :]
-            self.index.add(have, [f if isinstance(f, IndexFields) else index_fields(r)
-                                  for r, f in zip(records[have - first :], fields, strict=True)])
+    def _index(self, rows: _IndexRows) -> None:
+        """Index what was integrated since ``rows.first``, in one transaction: a commit costs
+        far more than its rows (measured 9 of 14 µs per record when committing every 64)."""
+        if self.index is not None and rows.fields:
+            # The index may already hold some of these (re-integration after a failure).
+            have = self.index.size()
+            if rows.first <= have < rows.first + len(rows.fields):
+                self.index.add(have, rows.fields[have - rows.first :])
+        rows.first, rows.fields = self._builder.size, []
 
     def _recover_tree(self) -> TreeBuilder:
         note = self.storage.get_checkpoint()

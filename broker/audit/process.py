@@ -48,6 +48,7 @@ from broker.audit.reader import INDEX_FILE, PUBLIC_DIR, LogReader
 from broker.audit.records import IndexFields, encode_with_index
 from broker.audit.sequencer import SyncWaiter, settle, unavailable
 from broker.audit.storage.fs import FsLogStorage
+from broker.audit.witness import WitnessClient
 from broker.errors import AuditUnavailable, BadRequest, TollgateError
 
 log = logging.getLogger(__name__)
@@ -151,7 +152,7 @@ class AuditProcess(LogReader):
     def __init__(self, directory: Path, signer: Ed25519PrivateKey, origin: str,
                  key_name: str | None = None, *, checkpoint_interval_s: float = 1.0,
                  checkpoint_every: int = 1000, idle_resign_s: float = 60.0,
-                 start_timeout_s: float = 600.0) -> None:
+                 witnesses: Sequence[WitnessClient] = (), start_timeout_s: float = 600.0) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         super().__init__(FsLogStorage(self.directory / PUBLIC_DIR), SearchIndex(self.directory / INDEX_FILE))
@@ -159,7 +160,11 @@ class AuditProcess(LogReader):
         self._config: dict[str, Any] = {
             "op": "start", "directory": str(self.directory), "origin": origin, "key_name": key_name,
             "key": _raw(signer), "checkpoint_interval_s": checkpoint_interval_s,
-            "checkpoint_every": checkpoint_every, "idle_resign_s": idle_resign_s}
+            "checkpoint_every": checkpoint_every, "idle_resign_s": idle_resign_s,
+            # the worker cosigns through its own clients, built from the same URL and key
+            "witnesses": [list(w.config) for w in witnesses]}
+        for w in witnesses:
+            w.close()
         self._start_timeout = start_timeout_s
         self._ids = itertools.count(1)
         self._lock = threading.Lock()  # guards the fields below

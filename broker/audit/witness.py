@@ -107,10 +107,21 @@ class WitnessClient:
 
     def __init__(self, url: str, verifier: CosignatureVerifier,
                  http: httpx.Client | None = None, timeout: float = 10.0) -> None:
+        self.base_url = url
         self.url = url.rstrip("/") + "/add-checkpoint"
         self.verifier = verifier
         self._owns_http = http is None
         self.http = http or httpx.Client(timeout=timeout)
+
+    @classmethod
+    def configured(cls, url: str, vkey: str) -> WitnessClient:
+        """A client for the witness at ``url`` whose cosignature key is ``vkey`` (settings)."""
+        return cls(url, CosignatureVerifier.from_vkey(vkey))
+
+    @property
+    def config(self) -> tuple[str, str]:
+        """``(url, vkey)``: enough to build the same client in another process."""
+        return self.base_url, self.verifier.vkey
 
     def close(self) -> None:
         if self._owns_http:

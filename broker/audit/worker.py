@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from broker.audit import wire
 from broker.audit.log import AuditLog
+from broker.audit.witness import WitnessClient
 from broker.errors import BadRequest
 
 log = logging.getLogger("broker.audit.worker")
@@ -61,7 +62,8 @@ def _open_log(config: dict[str, Any]) -> AuditLog:
     audit = AuditLog(config["directory"], key, config["origin"], config.get("key_name"),
                      checkpoint_interval_s=config["checkpoint_interval_s"],
                      checkpoint_every=config["checkpoint_every"],
-                     idle_resign_s=config["idle_resign_s"])
+                     idle_resign_s=config["idle_resign_s"],
+                     witnesses=[WitnessClient.configured(url, vkey) for url, vkey in config.get("witnesses", [])])
     audit.start()
     return audit
 

@@ -76,3 +76,35 @@ class Witness:
                     return httpx.Response(422, text="bad consistency proof")
             self.latest[cp.origin] = (cp.size, cp.root)
         return httpx.Response(200, text=self.cosigner.cosign(text, int(time.time())).line())
+
+
+class WitnessHttpServer:
+    """``witness`` on a real loopback HTTP server, for brokers (or worker processes) that reach
+    it by URL like a production witness."""
+
+    def __init__(self, witness: Witness) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                resp = witness.handle(httpx.Request("POST", f"http://witness{self.path}", content=body))
+                self.send_response(resp.status_code)
+                self.send_header("Content-Length", str(len(resp.content)))
+                self.end_headers()
+                self.wfile.write(resp.content)
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> WitnessHttpServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
