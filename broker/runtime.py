@@ -20,6 +20,7 @@ from broker.audit.keys import load_or_create_log_key
 from broker.audit.log import AuditLog
 from broker.audit.process import AuditProcess
 from broker.audit.records import admin_record
+from broker.audit.rotation import finish_pending_rotation
 from broker.audit.witness import WitnessClient
 from broker.config import Settings
 from broker.console import router as console_router
@@ -184,6 +185,20 @@ class Runtime:
 
     # --- life cycle ---------------------------------------------------------------------------
 
+    def _start_audit(self, make_log: Callable[..., AuditLog | AuditProcess]) -> AuditLog | AuditProcess:
+        s = self.settings
+        log = make_log(
+            s.audit_dir,
+            load_or_create_log_key(s.keys_dir),
+            s.log_origin,
+            checkpoint_interval_s=s.audit_checkpoint_interval_s,
+            checkpoint_every=s.audit_checkpoint_every,
+            idle_resign_s=s.audit_idle_resign_s,
+            witnesses=[WitnessClient.configured(w.url, w.vkey) for w in s.audit_witnesses],
+        )
+        log.start()
+        return log
+
     async def start(self, state: Any) -> None:
         s = self.settings
         s.data_dir.mkdir(parents=True, exist_ok=True)
@@ -199,16 +214,11 @@ class Runtime:
             make_log = self.replicas.audit_log
         elif s.audit_worker == "process":
             make_log = AuditProcess
-        self.audit = make_log(
-            s.audit_dir,
-            load_or_create_log_key(s.keys_dir),
-            s.log_origin,
-            checkpoint_interval_s=s.audit_checkpoint_interval_s,
-            checkpoint_every=s.audit_checkpoint_every,
-            idle_resign_s=s.audit_idle_resign_s,
-            witnesses=[WitnessClient.configured(w.url, w.vkey) for w in s.audit_witnesses],
-        )
-        self.audit.start()
+        self.audit = self._start_audit(make_log)
+        if finish_pending_rotation(s.keys_dir, self.audit.vkeys):
+            # A rotation was cut off after the log recorded the new key: sign with it from now.
+            self.audit.close()
+            self.audit = self._start_audit(make_log)
         state.audit_log = self.audit
         self.readiness["audit_log"] = self._audit_ready
 

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, Response
+from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 
 from broker.audit.export import check_export_name, export_tar, remove_tree
@@ -23,6 +24,7 @@ from broker.audit.keys import KEY_HISTORY_PATH
 from broker.audit.log import AuditLog
 from broker.audit.process import AuditProcess
 from broker.audit.records import admin_record, parse_time
+from broker.audit.rotation import MAX_OVERLAP_S, rotate_log_key
 from broker.audit.tiles import TILE_WIDTH, parse_tile_path
 from broker.errors import AuditUnavailable, BadRequest, Forbidden, NotFound, TollgateError
 from broker.security.deps import require_roles
@@ -30,6 +32,7 @@ from broker.security.principal import Principal
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 require_auditor = require_roles("auditor", "admin")
+require_admin = require_roles("admin")
 _TEXT = "text/plain; charset=utf-8"
 _IMMUTABLE = "public, max-age=31536000, immutable"
 
@@ -69,6 +72,22 @@ def checkpoint(_: Auditor, log: Log) -> Response:
 def keys(_: Auditor, log: Log) -> Response:
     return Response(log.storage.get(KEY_HISTORY_PATH), media_type=_TEXT,
                     headers={"Cache-Control": "no-cache"})
+
+
+class RotateKey(BaseModel):
+    overlap_s: float = Field(default=86400.0, ge=0, le=MAX_OVERLAP_S,
+                             description="how long the old key keeps co-signing checkpoints")
+
+
+@router.post("/keys/rotate", summary="Rotate the log signing key (admin)")
+def rotate_key(principal: Annotated[Principal, Depends(require_admin)], log: Log, request: Request,
+               body: RotateKey | None = None) -> dict[str, Any]:
+    """A new key signs from now on; the old one co-signs for ``overlap_s``. The new key file
+    replaces the old one in the broker's keys directory (replicas sharing a log need it too)."""
+    _all_tenants(principal)
+    overlap = (body or RotateKey()).overlap_s
+    return rotate_log_key(log, request.app.state.settings.keys_dir, overlap_s=overlap,
+                          actor=principal.subject)
 
 
 @router.get("/tile/{path:path}", summary="tlog-tiles hash tiles and entry bundles")

@@ -1,6 +1,7 @@
-"""``tollgate audit``: export, verify, prove and receipt, all working offline on files.
+"""``tollgate audit``: export, verify, prove and receipt, all working offline on files;
+``rotate-key`` asks a running broker (it holds the log's writer and its key).
 
-Exit codes: 0 verified / done, 1 verification failed, 2 usage error.
+Exit codes: 0 verified / done, 1 verification failed (or the broker refused), 2 usage error.
 """
 
 from __future__ import annotations
@@ -252,3 +253,30 @@ def verify_receipt_cmd(
         raise typer.Exit(1) from exc
     typer.echo(f"VERIFIED: leaf {r.index} is in {cp.origin} at size {cp.size}")
     typer.echo(entry.decode(errors="replace"))
+
+
+@app.command("rotate-key")
+def rotate_key_cmd(
+    url: Annotated[str, typer.Option("--url", envvar="TOLLGATE_URL", help="broker base URL")]
+    = "http://127.0.0.1:8750",
+    token: Annotated[str, typer.Option("--token", envvar="TOLLGATE_TOKEN", help="admin bearer token")] = "",
+    overlap_s: Annotated[float, typer.Option(help="seconds the old key keeps co-signing")] = 86400.0,
+) -> None:
+    """Rotate the running broker's log signing key; prints the new vkey and the key history."""
+    import httpx
+
+    if not token:
+        raise _usage("--token (or TOLLGATE_TOKEN) is required: rotation needs the admin role")
+    try:
+        resp = httpx.post(f"{url.rstrip('/')}/v1/audit/keys/rotate", json={"overlap_s": overlap_s},
+                          headers={"Authorization": f"Bearer {token}"}, timeout=60.0)
+    except httpx.HTTPError as exc:
+        raise _usage(f"cannot reach the broker at {url}: {exc}") from exc
+    if resp.status_code != 200:
+        try:
+            err = resp.json()["error"]
+            typer.echo(f"error {resp.status_code} {err['code']}: {err['message']}", err=True)
+        except (ValueError, KeyError, TypeError):
+            typer.echo(f"error {resp.status_code}: {resp.text[:2000]}", err=True)
+        raise typer.Exit(1)
+    typer.echo(json.dumps(resp.json(), indent=2))
