@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from broker.audit.export import export_log, export_tar, unpack_export
+from broker.audit.export import MAX_UNPACKED_BYTES, export_log, export_tar, unpack_export
 from broker.audit.note import Ed25519Verifier, Verifier
 from broker.audit.proofs import verify_receipt
 from broker.audit.reader import LogReader
@@ -147,13 +147,15 @@ class _ProgressLine:
 
 
 @app.command()
-def verify(
+def verify(  # noqa: PLR0917 - Typer maps parameters to options
     export_path: Annotated[Path, typer.Argument(metavar="EXPORT", help="directory or .tar.gz")],
     trusted_checkpoint: Annotated[list[Path], typer.Option(
         "--trusted-checkpoint", help="checkpoint saved earlier; repeatable")] = [],  # noqa: B006
     key: Keys = [],  # noqa: B006
     witness: Witnesses = [],  # noqa: B006
     min_witnesses: Annotated[int, typer.Option(help="required witness cosignatures")] = 0,
+    max_unpacked_gib: Annotated[float, typer.Option(
+        help="refuse a .tar.gz that unpacks to more than this")] = MAX_UNPACKED_BYTES / 2**30,
 ) -> None:
     """Verify an export offline: signatures, every tile, the root, and consistency."""
     try:
@@ -169,7 +171,7 @@ def verify(
         root = export_path
         if export_path.is_file():
             try:
-                root = unpack_export(export_path, Path(tmp))
+                root = unpack_export(export_path, Path(tmp), max_bytes=int(max_unpacked_gib * 2**30))
             except (TollgateError, OSError, EOFError) as exc:
                 typer.echo(f"FAILED at archive: {exc}")
                 raise typer.Exit(1) from exc

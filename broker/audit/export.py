@@ -15,6 +15,7 @@ changing any byte of any file, the manifest included, is detected.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -22,6 +23,7 @@ import re
 import shutil
 import tarfile
 import tempfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -124,18 +126,38 @@ def export_tar(reader: LogReader, tar_path: Path, start: int = 0, end: int | Non
     return manifest
 
 
-def unpack_export(tar_path: Path, into: Path) -> Path:
-    """Safely extract an export tarball (regular files and directories only); return its root."""
-    with tarfile.open(tar_path, "r:gz") as tar:
-        members = tar.getmembers()
-        for m in members:
-            parts = Path(m.name).parts
-            if (m.name.startswith("/") or ".." in parts or not (m.isfile() or m.isdir())):
-                raise BadRequest(f"export archive has an unsafe member {m.name!r}")
-        tops = {Path(m.name).parts[0] for m in members}
-        if len(tops) != 1:
-            raise BadRequest("export archive must contain exactly one top-level directory")
-        tar.extractall(into, filter="data")
+# Limits on what an archive may unpack to: an auditor verifies exports it received from a
+# server it does not trust, so a crafted archive must not fill its disk or memory. An export of
+# 1,000,000 pre-flight records is ~4 GiB in ~8,000 files.
+MAX_UNPACKED_BYTES = 64 * 2**30
+MAX_MEMBERS = 1_000_000
+
+
+def unpack_export(tar_path: Path, into: Path, *, max_bytes: int = MAX_UNPACKED_BYTES,
+                  max_members: int = MAX_MEMBERS) -> Path:
+    """Safely extract an export tarball (regular files and directories only, at most
+    ``max_bytes`` in at most ``max_members`` members); return its root."""
+    try:
+        with tarfile.open(tar_path, "r:gz") as tar:
+            members: list[tarfile.TarInfo] = []
+            total = 0
+            for m in tar:  # lazily: a huge member list is refused before it is all in memory
+                parts = Path(m.name).parts
+                if m.name.startswith("/") or ".." in parts or not (m.isfile() or m.isdir()):
+                    raise BadRequest(f"export archive has an unsafe member {m.name!r}")
+                members.append(m)
+                total += m.size if m.isfile() else 0
+                if len(members) > max_members:
+                    raise BadRequest(f"export archive has more than {max_members:,} members")
+                if total > max_bytes:
+                    raise BadRequest(f"export archive unpacks to more than {max_bytes:,} bytes "
+                                     f"(member {m.name!r}); raise the limit if this is expected")
+            tops = {Path(m.name).parts[0] for m in members}
+            if len(tops) != 1:
+                raise BadRequest("export archive must contain exactly one top-level directory")
+            tar.extractall(into, members=members, filter="data")
+    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise BadRequest(f"export archive is not a readable .tar.gz: {exc}") from exc
     root = into / tops.pop()
     if not root.is_dir():
         raise BadRequest("export archive has no top-level directory")

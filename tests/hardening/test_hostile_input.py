@@ -207,6 +207,32 @@ def test_hostile_export_archives_are_refused(tmp_path: Path) -> None:
         assert not (tmp_path / "evil").exists()
 
 
+def test_export_archives_too_big_or_too_many_or_corrupt_are_refused(tmp_path: Path) -> None:
+    """A crafted archive cannot fill the auditor's disk: sizes and member counts are capped
+    before anything is extracted, and an unreadable archive is a clear error."""
+    def archive(name: str, files: dict[str, int]) -> Path:
+        path = tmp_path / name
+        with tarfile.open(path, "w:gz") as tar:
+            for member, size in files.items():
+                info = tarfile.TarInfo(member)
+                info.size = size
+                tar.addfile(info, io.BytesIO(bytes(size)))  # zeros: compresses to almost nothing
+        return path
+
+    big = archive("big.tar.gz", {"export/a": 600_000, "export/b": 600_000})
+    with pytest.raises(BadRequest, match="more than 1,000,000 bytes"):
+        unpack_export(big, tmp_path / "out-big", max_bytes=1_000_000)
+    assert not (tmp_path / "out-big" / "export").exists()  # nothing was extracted
+    many = archive("many.tar.gz", {f"export/{i}": 1 for i in range(5)})
+    with pytest.raises(BadRequest, match="more than 4 members"):
+        unpack_export(many, tmp_path / "out-many", max_members=4)
+    assert unpack_export(many, tmp_path / "out-ok", max_members=5).name == "export"
+    corrupt = tmp_path / "corrupt.tar.gz"
+    corrupt.write_bytes(big.read_bytes()[:200])
+    with pytest.raises(BadRequest, match="not a readable"):
+        unpack_export(corrupt, tmp_path / "out-corrupt")
+
+
 def test_policy_file_paths_with_traversal_are_refused(broker: InProcess) -> None:
     h = broker.auth("officer")
     for bad in ("../evil.rego", "/abs.rego", "a/../../b.rego", "a\\b.rego", "x.py", "ok/./x.rego"):
