@@ -81,6 +81,23 @@ def test_counter_and_rows_must_agree(engine: Engine) -> None:
         store.open()
 
 
+def test_published_records_are_compacted_but_the_newest_is_kept(engine: Engine) -> None:
+    store = PgSequenceStore(engine, compact_every=4)
+    store.open()
+    store.append([f"r{i}".encode() for i in range(10)])
+    store.mark_integrated(3)  # fewer than compact_every: nothing yet
+    assert store.read(0, 10)[0] == b"r0"
+    store.mark_integrated(8)
+    assert store.read(8, 10) == [b"r8", b"r9"]
+    with pytest.raises(LogCorrupt, match="below 8 were compacted"):
+        store.read(5, 9)
+    store.mark_integrated(10)  # everything is published: the newest record stays
+    assert store.read(9, 10) == [b"r9"]
+    again = PgSequenceStore(engine)
+    assert again.open() == 10  # the counter still agrees with the newest record
+    assert again.append([b"r10"]) == 10
+
+
 def test_two_processes_get_distinct_gap_free_indexes(pg_url: str, engine: Engine) -> None:
     PgSequenceStore(engine).open()
     procs = [subprocess.Popen([sys.executable, "-c", APPENDER, pg_url, tag, "60"], cwd=ROOT,

@@ -6,6 +6,10 @@ COMMIT. The lock serialises appenders of all processes, so indexes follow commit
 failed batch rolls back its counter update too, so there are never gaps. The caller (the
 sequencer) hears the first index only after COMMIT returned, i.e. after PostgreSQL made the
 batch durable (``synchronous_commit`` is forced on for these transactions).
+
+Records the published tree already holds are deleted (``mark_integrated``), in steps of at
+least ``COMPACT_EVERY``, always keeping the newest record: ``open`` checks the counter against
+it. A read below the compacted range says so (those records are in the tiles).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from broker.audit.storage.pg_errors import audit_db_errors
 _READ_HEAD = "SELECT size FROM audit_seq_head WHERE id = 1"
 _LOCK_HEAD = _READ_HEAD + " FOR UPDATE"
 _COPY = "COPY audit_seq_records (idx, data) FROM STDIN (FORMAT BINARY)"
+COMPACT_EVERY = 4096
 
 
 class PgSequenceStore(SequenceStore):
@@ -30,8 +35,10 @@ class PgSequenceStore(SequenceStore):
     The tables come from the ``replicas`` migration branch. The engine belongs to the caller.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, compact_every: int = COMPACT_EVERY) -> None:
         self.engine = engine
+        self.compact_every = compact_every
+        self._compacted = 0  # every record below this index is known to be deleted
 
     def open(self) -> int:
         with audit_db_errors("sequence recovery"), self.engine.begin() as conn:
@@ -77,12 +84,29 @@ class PgSequenceStore(SequenceStore):
                 text("SELECT idx, data FROM audit_seq_records WHERE idx >= :a AND idx < :b "
                      "ORDER BY idx"), {"a": start, "b": end}).all()
         if len(rows) != end - start or (rows and int(rows[-1][0]) != end - 1):
+            if start < self._oldest():
+                raise LogCorrupt(f"sequence records below {self._oldest()} were compacted (they are "
+                                 f"in the published tiles); asked for [{start},{end})")
             raise LogCorrupt(f"audit sequence has {len(rows)} of the records [{start},{end})")
         return [bytes(data) for _idx, data in rows]
 
     def size(self) -> int:
         with audit_db_errors("sequence size"), self.engine.connect() as conn:
             return self._size(conn)
+
+    def _oldest(self) -> int:
+        with audit_db_errors("sequence read"), self.engine.connect() as conn:
+            low = conn.execute(text("SELECT min(idx) FROM audit_seq_records")).scalar()
+        return 0 if low is None else int(low)
+
+    def mark_integrated(self, size: int) -> None:
+        """Delete the records below ``size`` (durably published), but never the newest one."""
+        if size - self._compacted < self.compact_every:
+            return
+        with audit_db_errors("sequence compaction"), self.engine.begin() as conn:
+            keep_from = min(size, self._size(conn) - 1)
+            conn.execute(text("DELETE FROM audit_seq_records WHERE idx < :n"), {"n": keep_from})
+        self._compacted = max(self._compacted, keep_from)
 
     def close(self) -> None:
         """Nothing to release: the engine (and its pool) belongs to the caller."""
