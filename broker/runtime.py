@@ -36,6 +36,7 @@ from broker.fleet.service import FleetService
 from broker.gateways import envoy_http, litellm_api, opa_compat
 from broker.gateways.envoy_grpc import GrpcServer, TollgateAuthorization
 from broker.http.health import ReadinessCheck
+from broker.http.ratelimit import RateLimiter
 from broker.lifecycle import api as lifecycle_api
 from broker.lifecycle.files import PolicySet, merged_data
 from broker.lifecycle.sources import AuditDecisionHistory, ServiceRegistrySource
@@ -263,7 +264,8 @@ class Runtime:
 
         if s.grpc_port is not None:
             self.grpc = GrpcServer(
-                TollgateAuthorization(self.decisions, state.token_verifier), f"{s.host}:{s.grpc_port}"
+                TollgateAuthorization(self.decisions, state.token_verifier, limiter=RateLimiter.for_state(state)),
+                f"{s.host}:{s.grpc_port}",
             )
             await self.grpc.start()
         log.info("broker.started", data_dir=str(s.data_dir), engine=s.engine,

@@ -20,6 +20,7 @@ logs (``%DYNAMIC_METADATA(envoy.filters.http.ext_authz:decision_id)%``) join the
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import grpc
@@ -32,9 +33,11 @@ from google.rpc import code_pb2, status_pb2
 
 from broker.decisions.service import DecisionService
 from broker.decisions.views import decision_json
-from broker.errors import TollgateError
+from broker.errors import AuthenticationFailed, TollgateError, TooManyRequests
 from broker.gateways.auth import authenticate_gateway
 from broker.gateways.extract import HeaderNames, query_from_headers, reason_codes
+from broker.http.ratelimit import RateLimiter
+from broker.security.principal import Principal
 from broker.security.tokens import TokenVerifier
 
 log = structlog.get_logger(__name__)
@@ -53,10 +56,12 @@ def _struct(values: dict[str, Any]) -> Any:
 
 
 class TollgateAuthorization(external_auth_pb2_grpc.AuthorizationServicer):  # type: ignore[misc]
-    def __init__(self, service: DecisionService, verifier: TokenVerifier, names: HeaderNames | None = None) -> None:
+    def __init__(self, service: DecisionService, verifier: TokenVerifier, names: HeaderNames | None = None,
+                 limiter: RateLimiter | None = None) -> None:
         self._service = service
         self._verifier = verifier
         self._names = names or HeaderNames()
+        self._limiter = limiter
 
     async def Check(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
@@ -69,7 +74,7 @@ class TollgateAuthorization(external_auth_pb2_grpc.AuthorizationServicer):  # ty
 
     async def _check(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         metadata = {k.lower(): v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
-        principal = authenticate_gateway(self._verifier, metadata, allow_authorization=True)
+        principal = self._authenticate(metadata, context)
         attrs = request.attributes
         http = attrs.request.http
         headers = {k.lower(): v for k, v in http.headers.items()}
@@ -115,11 +120,35 @@ class TollgateAuthorization(external_auth_pb2_grpc.AuthorizationServicer):  # ty
             dynamic_metadata=meta,
         )
 
+    def _authenticate(self, metadata: dict[str, str], context: grpc.aio.ServicerContext) -> Principal:
+        """The gateway's principal, rationed like HTTP callers (the same buckets): per principal,
+        and per peer address for authentication failures."""
+        limiter = self._limiter
+        if limiter is None:
+            return authenticate_gateway(self._verifier, metadata, allow_authorization=True)
+        now = time.monotonic()
+        address = _peer_address(context.peer())
+        wait = limiter.failure_wait(address, now)
+        if wait is not None:
+            raise TooManyRequests("too many authentication failures from this address; retry later",
+                                  details={"retry_after_s": wait})
+        try:
+            principal = authenticate_gateway(self._verifier, metadata, allow_authorization=True)
+        except AuthenticationFailed:
+            limiter.charge_failure(address, now)
+            raise
+        wait = limiter.principal_wait(principal.subject, now)
+        if wait is not None:
+            raise TooManyRequests("too many requests for this principal; retry later",
+                                  details={"retry_after_s": wait})
+        return principal
+
     def _refusal(self, exc: TollgateError) -> Any:
         if exc.status >= 500:
             return self._error(exc.status, exc.code, exc.message)
         body = json.dumps({"error": {"code": exc.code, "message": exc.message}})
-        grpc_code = {401: code_pb2.UNAUTHENTICATED, 403: code_pb2.PERMISSION_DENIED}.get(
+        grpc_code = {401: code_pb2.UNAUTHENTICATED, 403: code_pb2.PERMISSION_DENIED,
+                     429: code_pb2.RESOURCE_EXHAUSTED}.get(
             exc.status, code_pb2.INVALID_ARGUMENT
         )
         return external_auth_pb2.CheckResponse(
@@ -142,6 +171,16 @@ class TollgateAuthorization(external_auth_pb2_grpc.AuthorizationServicer):  # ty
                 body=body,
             ),
         )
+
+
+def _peer_address(peer: str | None) -> str:
+    """The address part of a gRPC peer string (``ipv4:1.2.3.4:5678``, ``ipv6:[::1]:5678``)."""
+    if not peer:
+        return "unknown"
+    family, _, rest = peer.partition(":")
+    if family in ("ipv4", "ipv6"):
+        return rest.rsplit(":", 1)[0].strip("[]")
+    return peer
 
 
 class GrpcServer:

@@ -102,38 +102,59 @@ def _bearer(scope: Scope) -> str | None:
     return None
 
 
+class RateLimiter:
+    """The app's two kinds of bucket, shared by every entry point that takes tokens (the HTTP
+    middleware in front of the routes and of the pre-flight shortcut, the gRPC ext_authz
+    server): a principal or an address has one budget across all of them."""
+
+    def __init__(self, config: RateLimitConfig) -> None:
+        self.config = config
+        self.principals = _Buckets(config.principal_rate, config.principal_burst, config.max_buckets)
+        self.failures = _Buckets(config.failure_rate, config.failure_burst, config.max_buckets)
+
+    @classmethod
+    def for_state(cls, state: Any) -> RateLimiter:
+        """The limiter of the app whose ``state`` this is (created on first use)."""
+        limiter = getattr(state, "rate_limiter", None)
+        if isinstance(limiter, RateLimiter):
+            return limiter
+        limiter = cls(RateLimitConfig.from_state(state))
+        if state is not None:
+            state.rate_limiter = limiter
+        return limiter
+
+    def principal_wait(self, subject: str, now: float) -> int | None:
+        """Spend one of ``subject``'s tokens; None if there was one, else seconds to wait."""
+        if not self.config.enabled or self.principals.take(subject, now):
+            return None
+        return self.principals.retry_after(subject, now)
+
+    def failure_wait(self, address: str, now: float) -> int | None:
+        """None while ``address`` may still fail authentication, else seconds to wait."""
+        if not self.config.enabled or self.failures.has_token(address, now):
+            return None
+        return self.failures.retry_after(address, now)
+
+    def charge_failure(self, address: str, now: float) -> None:
+        if self.config.enabled:
+            self.failures.take(address, now)
+
+
 class RateLimitMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self._config: RateLimitConfig | None = None
-        self._principals: _Buckets | None = None
-        self._failures: _Buckets | None = None
-
-    def _setup(self, scope: Scope) -> RateLimitConfig:
-        state = getattr(scope.get("app"), "state", None)
-        config = RateLimitConfig.from_state(state)
-        # The buckets belong to the app, not to this instance: the app runs one limiter in its
-        # middleware stack and another in front of the pre-flight shortcut (broker.app), and a
-        # principal or an address must have one budget across both.
-        shared = getattr(state, "rate_limit_buckets", None)
-        if shared is None:
-            shared = (_Buckets(config.principal_rate, config.principal_burst, config.max_buckets),
-                      _Buckets(config.failure_rate, config.failure_burst, config.max_buckets))
-            if state is not None:
-                state.rate_limit_buckets = shared
-        self._principals, self._failures = shared
-        self._config = config
-        return config
+        self._limiter: RateLimiter | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        config = self._config or self._setup(scope)
-        if not config.enabled:
+        limiter = self._limiter
+        if limiter is None:
+            limiter = self._limiter = RateLimiter.for_state(getattr(scope.get("app"), "state", None))
+        if not limiter.config.enabled:
             await self.app(scope, receive, send)
             return
-        assert self._principals is not None and self._failures is not None
         now = time.monotonic()
         token = _bearer(scope)
         if token is None:
@@ -144,21 +165,22 @@ class RateLimitMiddleware:
             return
         subject = self._subject(scope, token)
         if subject is not None:
-            if not self._principals.take(subject, now):
-                await _too_many(send, self._principals.retry_after(subject, now), "this principal")
+            wait = limiter.principal_wait(subject, now)
+            if wait is not None:
+                await _too_many(send, wait, "this principal")
                 return
             await self.app(scope, receive, send)
             return
         client = scope.get("client")
         address = str(client[0]) if client else "unknown"
-        if not self._failures.has_token(address, now):
-            await _too_many(send, self._failures.retry_after(address, now), "authentication failures from this address")
+        wait = limiter.failure_wait(address, now)
+        if wait is not None:
+            await _too_many(send, wait, "authentication failures from this address")
             return
-        failures = self._failures
 
         async def counting_send(message: Message) -> None:
             if message["type"] == "http.response.start" and message.get("status") == 401:
-                failures.take(address, time.monotonic())
+                limiter.charge_failure(address, time.monotonic())
             await send(message)
 
         await self.app(scope, receive, counting_send)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import grpc
+import httpx
 import pytest
 from envoy.service.auth.v3 import attribute_context_pb2, external_auth_pb2, external_auth_pb2_grpc
 from google.rpc import code_pb2
@@ -82,3 +84,30 @@ def test_missing_region_is_invalid_argument(stub: external_auth_pb2_grpc.Authori
     resp = stub.Check(req, metadata=_meta(gateway_token), timeout=5)
     assert resp.status.code == code_pb2.INVALID_ARGUMENT
     assert resp.denied_response.status.code == 422
+
+
+def test_grpc_checks_share_the_http_rate_limits(tmp_path: Path) -> None:
+    """gRPC callers spend the same per-principal budget as HTTP callers, and failed
+    authentications are rationed per peer address, answered RESOURCE_EXHAUSTED (never OK)."""
+    limited = LiveBroker(tmp_path, env={
+        "TOLLGATE_RATE_LIMIT_PRINCIPAL_RPS": "0.001", "TOLLGATE_RATE_LIMIT_PRINCIPAL_BURST": "3",
+        "TOLLGATE_RATE_LIMIT_AUTH_FAILURES_RPS": "0.001", "TOLLGATE_RATE_LIMIT_AUTH_FAILURES_BURST": "2",
+    }).start()
+    try:
+        token = limited.token("gateway")
+        channel = grpc.insecure_channel(f"127.0.0.1:{limited.grpc_port}")
+        stub = external_auth_pb2_grpc.AuthorizationStub(channel)
+        codes = [stub.Check(check_request(ALLOWED), metadata=_meta(token), timeout=5).status.code for _ in range(2)]
+        http = httpx.post(f"{limited.url}/v1/preflight", json=ALLOWED, headers={"authorization": f"Bearer {token}"})
+        assert codes == [code_pb2.OK, code_pb2.OK] and http.status_code == 200  # 3 of the burst of 3
+        resp = stub.Check(check_request(ALLOWED), metadata=_meta(token), timeout=5)
+        assert resp.status.code == code_pb2.RESOURCE_EXHAUSTED
+        assert resp.denied_response.status.code == 429
+        assert json.loads(resp.denied_response.body)["error"]["code"] == "RATE_LIMITED"
+
+        bad = [stub.Check(check_request(ALLOWED), metadata=_meta("not-a-token"), timeout=5).status.code
+               for _ in range(3)]
+        assert bad == [code_pb2.UNAUTHENTICATED, code_pb2.UNAUTHENTICATED, code_pb2.RESOURCE_EXHAUSTED]
+        channel.close()
+    finally:
+        limited.stop()
