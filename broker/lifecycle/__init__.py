@@ -7,7 +7,11 @@ Layers (only ``api`` imports FastAPI; ``cli`` talks HTTP to a running broker):
 * ``store``/``tables`` -- SQLAlchemy Core repository (SQLite and PostgreSQL); migration
   ``broker/storage/migrations/versions/lifecycle_0001.py`` (branch ``lifecycle``)
 * ``strict``, ``contract``, ``validation`` -- compile, strict checks, unit tests, contract shape
-* ``evaluation``, ``impact``, ``export``, ``jobs`` -- impact analysis (matrix + replay), CSV, jobs
+* ``impact/``     -- impact analysis (matrix + replay): ``evaluation`` (both versions side by
+  side, in worker processes), ``classes``, ``matrix`` (stage 2, exact) and ``screen``/
+  ``projection`` (stage 1) over ``impact/relevance/``, the static analysis of which registry
+  fields a Rego change can read (``regoast``, ``units``, ``readset``, ``tags``)
+* ``export``, ``jobs`` -- the impact report as CSV; background jobs with progress
 * ``service``     -- :class:`LifecycleService`: every step, audited
 * ``scheduler``, ``shadow``, ``activation`` -- scheduled activation, shadow mode, a reference activator
 * ``protocols``   -- what the app wires in: PolicyActivator, DecisionHistory, RegistrySource, AuditSink

@@ -77,9 +77,9 @@ class ImpactBody(BaseModel):
         default=None, description="subjects to evaluate the matrix for (default: [null])"
     )
     matrix: Literal["deployed", "full"] = Field(
-        default="deployed",
-        description="deployed: every tenant x every (target, model) where the model is deployed; "
-        "full: every tenant x target x model (slower)",
+        default="full",
+        description="full: every tenant x target x model (regions and routing scopes); "
+        "deployed: only the (target, model) pairs where the model is deployed",
     )
 
 

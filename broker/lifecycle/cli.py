@@ -205,7 +205,7 @@ def impact(
     out: Annotated[Path | None, typer.Option("--out", help="write the report here (default stdout)")] = None,
     replay_days: int = 7,
     horizon_days: int = 365,
-    matrix: Annotated[str, typer.Option("--matrix", help="deployed (default) or full")] = "deployed",
+    matrix: Annotated[str, typer.Option("--matrix", help="full (default) or deployed")] = "full",
     poll_s: float = 0.5,
     url: Url = DEFAULT_URL,
     token: Token = "",

@@ -369,7 +369,7 @@ class LifecycleService:
         subjects: list[Any] | None = None,
         progress: Progress | None = None,
         now: datetime | None = None,
-        matrix: MatrixScope = "deployed",
+        matrix: MatrixScope = "full",
     ) -> dict[str, Any]:
         """Compute, store and return the impact report of ``ref`` against the active version."""
         vid = self.resolve(ref)

@@ -19,9 +19,9 @@ import structlog
 
 from broker.engine.interface import PolicyBundle, PolicyEngine
 from broker.lifecycle.errors import InvalidTransition
-from broker.lifecycle.evaluation import compact
 from broker.lifecycle.files import merged_data
 from broker.lifecycle.impact import differs
+from broker.lifecycle.impact.evaluation import compact
 from broker.lifecycle.service import LifecycleService
 from broker.lifecycle.states import State
 from broker.lifecycle.store import utcnow

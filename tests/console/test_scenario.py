@@ -97,6 +97,9 @@ def test_officer_edits_approver_approves_officer_activates_matrix_changes(
     page.get_by_label("Tenant", exact=True).select_option(TENANT)
     page.get_by_label("Change", exact=True).select_option("gain")
     assert "gains access" in impact.inner_text() and TENANT in impact.inner_text()
+    # The relevance stage says which rule changed and what it reads.
+    relevance = page.get_by_test_id("relevance").inner_text()
+    assert "Changed rules: tollgate.routing.is_suspended" in relevance and "suspended" in relevance, relevance
     assert page.get_by_role("button", name="Approve").count() == 0  # officers do not approve
     assert_accessible_names(page)
     page.screenshot(path=str(artifacts / "policies-impact.png"), full_page=True)

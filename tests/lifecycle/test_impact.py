@@ -121,8 +121,10 @@ def test_known_change_lists_exactly_the_flipped_decisions() -> None:
     assert {p for _, _, p in progress} >= {"matrix", "done"}
 
 
-def test_the_default_scope_covers_exactly_the_deployed_pairs() -> None:
-    """matrix="deployed": the same known change, restricted to pairs where the model is deployed."""
+def test_the_deployed_scope_covers_exactly_the_deployed_pairs() -> None:
+    """matrix="deployed": the same known change, restricted to pairs where the model is deployed
+    (the default scope is the whole matrix, "full")."""
+    assert ImpactRequest("c", {}, None, None).matrix == "full"
     reg = fixture_registry()
     source = StaticRegistrySource({1: reg})
     _, doc = source.data_document()
@@ -136,13 +138,13 @@ def test_the_default_scope_covers_exactly_the_deployed_pairs() -> None:
 
     expected = {k for k in deployed if suspended_only(base[k])}
     report = analyze(ImpactRequest("cand", suspended_allowed_pack().modules, "base", shipped_pack().modules,
-                                   now=NOW), source, workers=1)
+                                   now=NOW, matrix="deployed"), source, workers=1)
     assert expected and _at_now(report) == expected
     assert report["matrix"]["scope"] == "deployed"
     assert report["matrix"]["pairs"] == len({(k[1], k[2]) for k in deployed})
     # dropping the deployment check changes nothing a gateway can be asked about
     quiet = analyze(ImpactRequest("cand", _deployment_rule("false").modules, "base", shipped_pack().modules,
-                                  now=NOW), source, workers=1)
+                                  now=NOW, matrix="deployed"), source, workers=1)
     assert quiet["summary"]["changed"] == 0
 
 
@@ -160,7 +162,7 @@ def test_dropping_the_deployment_check_lists_exactly_the_undeployed_pairs() -> N
         progress=lambda d, t, p: progress.append((d, t, p)),
     )
     assert _at_now(report) == expected
-    assert [p for _, _, p in progress if p != progress[0][2]][:1] == ["matrix"] and progress[0][2] == "spot checks"
+    assert list(dict.fromkeys(p for _, _, p in progress)) == ["spot checks", "relevance", "matrix", "done"]
     assert all(d <= t for d, t, _ in progress) and progress[-1][0] == progress[-1][1]
     assert all(c["codes_removed"] == ["MODEL_NOT_DEPLOYED"] and not c["codes_added"] for c in report["changes"])
     assert _at_now(report, "gain"), "somewhere the deployment was the only reason"

@@ -45,11 +45,21 @@ export function impactView(report, serverCsv = null) {
       s.evaluations ? ` (${s.evaluations} evaluations` : "", report.duration_s !== undefined ? ` in ${report.duration_s}s)` : s.evaluations ? ")" : "", "."),
     h("p", { class: "help" }, `Compared with ${report.base_version_id ? report.base_version_id.slice(0, 12) : "no active version"} over every tenant × ${report.matrix?.scope === "full" ? "target × model" : "deployed (target, model)"} at now and each window edge in the next ${report.horizon_days ?? "?"} days`,
       report.replay ? `, and by replaying ${report.replay.records} logged decisions since ${report.replay.since}` : "", "."),
+    relevanceNote(report.matrix?.relevance),
     h("div", { class: "row" }, field("Tenant", fTenant).wrap, field("Change", fKind).wrap, field("Reason code", fCode).wrap, field("Filter", fText).wrap),
     h("div", { class: "toolbar" },
       h("button", { type: "button", onclick: () => download(`impact-${(report.id || "report").slice(0, 12)}.json`, JSON.stringify(report, null, 2), "application/json") }, "Export JSON"),
       h("button", { type: "button", onclick: async () => download(`impact-${(report.id || "report").slice(0, 12)}.csv`, serverCsv ? await serverCsv() : toCsv(report.changes || []), "text/csv") }, "Export CSV")),
     out);
+}
+
+// What the change-relevance stage did: which rules changed, which registry fields they read.
+function relevanceNote(rel) {
+  if (!rel) return null;
+  if (!rel.used) return h("p", { class: "help", "data-testid": "relevance" }, `Every class evaluated (${rel.reason || "no relevance analysis"}).`);
+  return h("p", { class: "help", "data-testid": "relevance" },
+    `Changed rules: ${(rel.changed_rules || []).join(", ") || "none"}; they read ${(rel.fields || []).join(", ") || "no registry field"}. `,
+    `Of ${rel.tenant_classes ?? 0} projected tenant classes × ${rel.pair_classes ?? 0} projected (target, model) classes, ${rel.flagged ?? 0} combinations could change and were evaluated in full.`);
 }
 
 export function toCsv(changes) {
