@@ -7,6 +7,8 @@ step). Playwright only drives it (``executable_path``): ``playwright install`` i
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import shutil
 import socket
@@ -203,7 +205,11 @@ def sign_in(page: Any, base: str, token: str) -> None:
     page.goto(f"{base}/console/#/signin")
     page.get_by_label("Bearer token (JWT)").fill(token)
     page.get_by_role("button", name="Sign in").click()
-    page.wait_for_selector("#who .subject")
+    # Wait for *this* token's subject: after an earlier sign-in the header already shows one,
+    # and reading the navigation before it re-renders sees the previous principal's pages.
+    payload = token.split(".")[1]
+    subject = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["sub"]
+    page.wait_for_function("s => document.querySelector('#who .subject')?.textContent === s", arg=subject)
 
 
 UNLABELLED_JS = """() => {
