@@ -144,6 +144,21 @@ def test_different_policy_data_or_no_base_gives_no_projection() -> None:
     assert "no active version" in str(try_analyse(None, _pack(BASE), {}, {}))
 
 
+def test_an_analysis_that_breaks_falls_back_to_the_exact_matrix(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An AST shape the analysis has not met must cost speed, never a wrong or failed report."""
+    import broker.lifecycle.impact.relevance as relevance
+
+    def broken(*_: Any) -> None:
+        raise KeyError("Spec")
+
+    monkeypatch.setattr(relevance, "analyse", broken)
+    assert "analysis failed (KeyError)" in str(try_analyse(_pack(BASE), _pack(BASE), {}, {}))
+    source = StaticRegistrySource({1: _registry(5)})
+    report = analyze(ImpactRequest("c", suspended_allowed_pack().modules, "b", shipped_pack().modules, now=NOW),
+                     source, workers=1)
+    assert not report["matrix"]["relevance"]["used"] and report["summary"]["changed"] > 0
+
+
 # --- exactness of the two-stage matrix -----------------------------------------------------------
 
 

@@ -27,6 +27,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
+
 from broker.engine.interface import DECISION_RULE
 from broker.lifecycle.impact.relevance.readset import Reader
 from broker.lifecycle.impact.relevance.regoast import (
@@ -44,6 +46,7 @@ from broker.lifecycle.impact.relevance.regoast import (
 from broker.lifecycle.impact.relevance.tags import Fields
 from broker.lifecycle.impact.relevance.units import Unit, body_units, keep
 
+log = structlog.get_logger(__name__)
 _DECISION = DECISION_RULE.split(".")[1:]  # data.<package>.<rule>
 ENTRY: RuleKey = (".".join(_DECISION[:-1]), _DECISION[-1])
 # Decision fields the impact flag does not compare (the matrix reads them from the representative).
@@ -175,5 +178,8 @@ def try_analyse(base: Mapping[str, str] | None, candidate: Mapping[str, str],
         return str(exc)
     except RecursionError:
         return "policy nesting too deep to analyse"
+    except Exception as exc:  # an AST shape this analysis has not met: the exact path is always right
+        log.warning("impact.relevance_failed", error=repr(exc))
+        return f"the analysis failed ({type(exc).__name__}); every class is evaluated"
 
 
