@@ -162,7 +162,8 @@ function start() {
     if (page !== lastPage) document.getElementById("view").focus({ preventScroll: true });
     lastPage = page;
   });
-  onChange(() => renderWho());
+  // Header and navigation change together, so no one sees the previous principal's pages.
+  onChange(() => { renderNav(parseRoute().page); renderWho(); });
   // The skip link must not change the hash (that is the router's); focus the content instead.
   document.querySelector("a.skip").addEventListener("click", (ev) => {
     ev.preventDefault();
