@@ -267,6 +267,8 @@ def rotate_key_cmd(
     """Rotate the running broker's log signing key; prints the new vkey and the key history."""
     import httpx
 
+    from broker.cli.http import refused
+
     if not token:
         raise _usage("--token (or TOLLGATE_TOKEN) is required: rotation needs the admin role")
     try:
@@ -275,10 +277,5 @@ def rotate_key_cmd(
     except httpx.HTTPError as exc:
         raise _usage(f"cannot reach the broker at {url}: {exc}") from exc
     if resp.status_code != 200:
-        try:
-            err = resp.json()["error"]
-            typer.echo(f"error {resp.status_code} {err['code']}: {err['message']}", err=True)
-        except (ValueError, KeyError, TypeError):
-            typer.echo(f"error {resp.status_code}: {resp.text[:2000]}", err=True)
-        raise typer.Exit(1)
+        raise refused(resp)
     typer.echo(json.dumps(resp.json(), indent=2))

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 
+from broker.cli.http import refused
 from broker.lifecycle.files import read_directory, read_git
 
 app = typer.Typer(
@@ -35,14 +36,7 @@ def _call(url: str, token: str, method: str, path: str, body: Any = None, **para
     with _make_client(url, token) as client:
         resp = client.request(method, f"/v1/policies{path}", json=body, params=params or None)
     if resp.status_code >= 400:
-        try:
-            err = resp.json()["error"]
-            typer.echo(f"error {resp.status_code} {err['code']}: {err['message']}", err=True)
-            if err.get("details") is not None:
-                typer.echo(json.dumps(err["details"], indent=2)[:20_000], err=True)
-        except (ValueError, KeyError):
-            typer.echo(f"error {resp.status_code}: {resp.text[:2000]}", err=True)
-        raise typer.Exit(1)
+        raise refused(resp)
     if resp.headers.get("content-type", "").startswith("text/"):
         return resp.text
     return resp.json()

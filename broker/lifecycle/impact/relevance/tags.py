@@ -72,20 +72,27 @@ class TagOps:
                 out.add(t)
         return out
 
+    def _carry(self, t: Tag, out: set[Tag]) -> bool:
+        """The cases every indexing and iteration shares: an element of a list (its value is
+        then read whole), a literal's items, the request or the registry's shared parts."""
+        if isinstance(t, tuple) and t[0] == "elem":
+            self.fields.whole.add(t[1])
+            out.add(t)
+        elif isinstance(t, Lit):
+            out |= set(t.items)
+        elif t in ("input", "global"):
+            out.add(t)
+        else:
+            return False
+        return True
+
     def numbered(self, tags: Iterable[Tag]) -> set[Tag]:
         out: set[Tag] = set()
         for t in tags:
             if isinstance(t, tuple) and t[0] == "name":
                 self.fields.path.add(t[1])  # lists keep their elements: the index still lands
                 out.add(("elem", t[1]))
-            elif isinstance(t, tuple) and t[0] == "elem":
-                self.fields.whole.add(t[1])
-                out.add(t)
-            elif isinstance(t, Lit):
-                out |= set(t.items)
-            elif t in ("input", "global"):
-                out.add(t)
-            else:
+            elif not self._carry(t, out):
                 raise Unsupported("a numeric index on a record or the registry")
         return out
 
@@ -101,14 +108,7 @@ class TagOps:
             elif isinstance(t, tuple) and t[0] == "name":
                 (self.fields.by_id if bound and by_id else self.fields.keyed).add(t[1])
                 out.add(("elem", t[1]))
-            elif isinstance(t, tuple) and t[0] == "elem":
-                self.fields.whole.add(t[1])
-                out.add(t)
-            elif isinstance(t, Lit):
-                out |= set(t.items)
-            elif t in ("input", "global"):
-                out.add(t)
-            else:
+            elif not self._carry(t, out):
                 raise Unsupported("a computed key on a record or the registry")
         return out
 
@@ -119,16 +119,9 @@ class TagOps:
             if isinstance(t, tuple) and t[0] == "name":
                 self.fields.keyed.add(t[1])
                 out.add(("elem", t[1]))
-            elif isinstance(t, tuple) and t[0] == "elem":
-                self.fields.whole.add(t[1])
-                out.add(t)
-            elif isinstance(t, Lit):
-                out |= set(t.items)
-            elif t in ("input", "global"):
-                out.add(t)
             elif isinstance(t, tuple) and t[0] == "coll":
                 raise Unsupported("iteration over every record of the registry")
-            else:
+            elif not self._carry(t, out):
                 raise Unsupported("iteration over a record's fields or the registry")
         return out, {t for t in out if t in ("input", "global")}
 
