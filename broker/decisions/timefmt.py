@@ -51,23 +51,32 @@ def parse_rfc3339_ns(text: str) -> int:
 
 
 _last_second: tuple[int, str] = (-1, "")
+_last_formatted: tuple[int, str] = (-1, "")
 
 
 def format_rfc3339_ns(ns: int) -> str:
     """ns since the epoch -> ``YYYY-MM-DDTHH:MM:SS[.fraction]Z`` (fraction trimmed, exact).
 
-    On the hot path every response formats "now"; the date-time part is memoised per second
-    (strftime alone is ~2 us).
+    On the hot path every response formats "now", twice (the answer and its audit record): the
+    last result is kept, and the date-time part is memoised per second (strftime alone is ~2 us).
     """
-    global _last_second
+    global _last_second, _last_formatted
+    last_ns, formatted = _last_formatted
+    if last_ns == ns:
+        return formatted
     seconds, rest = divmod(ns, 10**9)
     cached_second, stamp = _last_second
     if cached_second != seconds:
         stamp = (_EPOCH + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S")
         _last_second = (seconds, stamp)  # one tuple assignment: safe to race
-    if rest:
-        return f"{stamp}.{rest:09d}".rstrip("0") + "Z"
-    return stamp + "Z"
+    formatted = f"{stamp}.{rest:09d}".rstrip("0") + "Z" if rest else stamp + "Z"
+    _last_formatted = (ns, formatted)
+    return formatted
+
+
+_getrandbits = random.getrandbits
+_time_ns = time.time_ns
+_last_ms: tuple[int, str] = (-1, "")
 
 
 def new_decision_id() -> str:
@@ -76,9 +85,14 @@ def new_decision_id() -> str:
     Time-ordered ids keep audit-log lookups by id local; Python 3.11 has no ``uuid.uuid7``.
     The random bits only need to be unique, not secret (ids are not credentials), so the
     ``random`` module is used: it is reseeded after fork and costs a fraction of os.urandom.
+    The timestamp groups change once a millisecond and are memoised.
     """
-    ms = time.time_ns() // 1_000_000
-    rand = random.getrandbits(74)
-    value = (ms & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 | (rand >> 62) << 64 | 0b10 << 62
-    h = f"{value | (rand & 0x3FFF_FFFF_FFFF_FFFF):032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    global _last_ms
+    ms = _time_ns() // 1_000_000 & 0xFFFF_FFFF_FFFF
+    last, head = _last_ms
+    if last != ms:
+        head = f"{ms >> 16:08x}-{ms & 0xFFFF:04x}-7"
+        _last_ms = (ms, head)  # one tuple assignment: safe to race
+    rand = _getrandbits(74)
+    # rand_a: 12 bits after the version; rand_b: 62 bits after the variant bits 10.
+    return f"{head}{rand >> 62:03x}-{0x8000 | (rand >> 48 & 0x3FFF):04x}-{rand & 0xFFFF_FFFF_FFFF:012x}"

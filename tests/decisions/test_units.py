@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -79,6 +80,16 @@ def test_decision_ids_are_uuid7_and_unique() -> None:
     assert len(set(ids)) == 1000
     for i in ids:
         assert len(i) == 36 and i[14] == "7" and i[19] in "89ab"
+    # The timestamp groups (memoised per millisecond) hold the current unix milliseconds.
+    before = time.time_ns() // 1_000_000
+    stamp = int(new_decision_id().replace("-", "")[:12], 16)
+    assert before <= stamp <= time.time_ns() // 1_000_000
+
+
+def test_formatting_the_same_instant_twice_gives_the_same_text() -> None:
+    for ns in (1_782_909_005 * S, 1_782_909_005 * S + 1000, 1_782_909_005 * S + 1000, 1_782_909_006 * S):
+        assert format_rfc3339_ns(ns) == format_rfc3339_ns(ns)
+        assert parse_rfc3339_ns(format_rfc3339_ns(ns)) == ns
 
 
 def _o(allow: bool = False, until: int | None = None) -> Outcome:
