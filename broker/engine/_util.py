@@ -7,11 +7,14 @@ from typing import Any
 
 from broker.engine.errors import EngineFailure, clean_message
 
+# Built once: json.dumps with options builds a new encoder on every call (once per decision).
+_STRICT = json.JSONEncoder(allow_nan=False, separators=(",", ":"))
+
 
 def dumps(value: Any, what: str, engine: str) -> str:
     """Strict JSON (no NaN/Infinity, which Rego cannot represent); EngineFailure otherwise."""
     try:
-        return json.dumps(value, allow_nan=False, separators=(",", ":"))
+        return _STRICT.encode(value)
     except (TypeError, ValueError) as exc:
         raise EngineFailure(f"{engine}: {what} is not JSON-serializable: {exc}") from exc
 

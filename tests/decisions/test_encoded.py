@@ -128,12 +128,26 @@ def test_non_json_values_are_still_refused(bad: Any) -> None:
         record_json({"result": Canonical({"ok": 1}), **bad})
 
 
+@pytest.mark.parametrize("bad", ["\ud800", {"s": "x\udfff"}, float("inf"), [float("-inf")]])
+def test_scalars_skip_the_round_trip_check_but_not_the_refusals(bad: Any) -> None:
+    # Exact str/int/float/bool/None are encoded without decoding them again; a lone surrogate
+    # (not UTF-8 encodable) and a non-finite float must still be refused by name.
+    with pytest.raises(InvalidJson):
+        canonical_json(bad)
+
+
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**63), 2**63) | st.text(max_size=8)
     | st.floats(allow_nan=False, allow_infinity=False),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
     max_leaves=12,
 )
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values)
+def test_any_json_value_encodes_as_the_plain_encoder_does(value: Any) -> None:
+    assert canonical_json(value) == slow(value)
 
 
 @settings(max_examples=200, deadline=None)
