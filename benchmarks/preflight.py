@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,14 @@ def serve(port: int, data_dir: Path, audit: bool) -> None:
     bare_body = b'{"ok":true}'
     bare_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(bare_body)).encode())]
     swapped = audit
+    sized_bodies: dict[int, tuple[bytes, list[tuple[bytes, bytes]]]] = {}
+
+    def sized(n: int) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+        if n not in sized_bodies:
+            body = b'{"pad":"' + b"x" * max(0, n - 10) + b'"}'
+            sized_bodies[n] = (body, [(b"content-type", b"application/json"),
+                                      (b"content-length", str(len(body)).encode())])
+        return sized_bodies[n]
 
     async def dispatch(scope: Any, receive: Any, send: Any) -> None:
         nonlocal swapped
@@ -72,8 +81,11 @@ def serve(port: int, data_dir: Path, audit: bool) -> None:
             if scope["path"] == "/bare":
                 while (await receive()).get("more_body"):
                     pass
-                await send({"type": "http.response.start", "status": 200, "headers": bare_headers})
-                await send({"type": "http.response.body", "body": bare_body})
+                body, headers = bare_body, bare_headers
+                if scope["query_string"].startswith(b"n="):  # "bare, sized": n bytes of JSON
+                    body, headers = sized(int(scope["query_string"][2:]))
+                await send({"type": "http.response.start", "status": 200, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
                 return
         await app(scope, receive, send)
 
@@ -102,6 +114,12 @@ def _request(path: str, body: bytes | None, token: str) -> bytes:
 
 
 async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, req: bytes) -> int:
+    return (await _exchange_sized(reader, writer, req))[0]
+
+
+async def _exchange_sized(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, req: bytes,
+                          ) -> tuple[int, int]:
+    """One request on a keep-alive connection: (status, body length)."""
     writer.write(req)
     head = await reader.readuntil(b"\r\n\r\n")
     status = int(head[9:12])
@@ -110,7 +128,15 @@ async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
         if line[:15].lower() == b"content-length:":
             length = int(line[15:])
     await reader.readexactly(length)
-    return status
+    return status, length
+
+
+async def answer_lengths(port: int, requests: list[bytes]) -> list[int]:
+    """The body length of each request's answer (for the "bare, sized" mode)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    lengths = [(await _exchange_sized(reader, writer, req))[1] for req in requests]
+    writer.close()
+    return lengths
 
 
 async def drive(
@@ -196,15 +222,17 @@ def start_server(args: argparse.Namespace, work: Path, audit: bool) -> tuple[int
 
 
 def run_rounds(args: argparse.Namespace, work: Path, pre: list[bytes], bare: list[bytes],
-               ) -> dict[str, list[dict[str, float]]]:
+               sized: Callable[[list[int]], list[bytes]]) -> dict[str, list[dict[str, float]]]:
     """Both servers up at once; short runs alternate between them, ``--rounds`` times, so that
-    the machine's drift (other load, CPU steal) hits every mode alike."""
+    the machine's drift (other load, CPU steal) hits every mode alike. ``sized`` turns the
+    pre-flight answers' lengths into the "bare, sized" requests."""
     servers = {audit: start_server(args, work, audit) for audit in (True, False)}
     try:
-        runs: dict[str, list[dict[str, float]]] = {"on": [], "off": [], "bare": []}
+        sized_reqs = sized(asyncio.run(answer_lengths(servers[False][0], pre)))
+        runs: dict[str, list[dict[str, float]]] = {"on": [], "off": [], "bare": [], "sized": []}
         for r in range(args.rounds):
             order = [("on", servers[True][0], pre), ("off", servers[False][0], pre),
-                     ("bare", servers[r % 2 == 0][0], bare)]
+                     ("bare", servers[r % 2 == 0][0], bare), ("sized", servers[r % 2 == 1][0], sized_reqs)]
             for name, port, reqs in order if r % 2 == 0 else order[::-1]:
                 runs[name].append(_stats(*asyncio.run(drive(port, reqs, args.conns, args.seconds, args.warmup))))
         return runs
@@ -265,18 +293,22 @@ def main() -> None:
             f"server: uvicorn (httptools, uvloop), 1 process, real broker app; {args.conns} connections; "
             f"{args.rounds} rounds x {args.seconds:.0f}s per mode; {args.distinct} distinct pre-flight bodies"
         )
-        runs = run_rounds(args, work, pre, bare)
-        on, off, bare_s = (_summary(k, runs[k]) for k in ("on", "off", "bare"))
+        runs = run_rounds(args, work, pre, bare, lambda lengths: [
+            _request(f"/bare?n={n}", json.dumps(b).encode(), token) for b, n in zip(bodies, lengths, strict=True)])
+        on, off, bare_s, sized_s = (_summary(k, runs[k]) for k in ("on", "off", "bare", "sized"))
         print(f"medians over {args.rounds} rounds of {args.seconds:.0f}s per mode (p50/p99: median of the rounds')")
         print(_line("preflight (audit on)", on))
         print(_line("preflight (audit off)", off))
         print(_line("bare", bare_s))
+        print(_line("bare, sized", sized_s))
         print("throughput ratios: of the medians above | median of the rounds' own ratios (each round "
-              "runs all three modes back to back, so its ratio is the one least skewed by drift)")
-        medians = {"on": on, "off": off, "bare": bare_s}
+              "runs all four modes back to back, so its ratio is the one least skewed by drift)")
+        medians = {"on": on, "off": off, "bare": bare_s, "sized": sized_s}
         for label, a, b in (("preflight/bare (audit on): ", "on", "bare"),
                             ("preflight/bare (audit off):", "off", "bare"),
-                            ("audit on/off:              ", "on", "off")):
+                            ("audit on/off:              ", "on", "off"),
+                            ("preflight (off)/bare sized:", "off", "sized"),
+                            ("bare sized/bare:           ", "sized", "bare")):
             rounds = [x["rps"] / y["rps"] for x, y in zip(runs[a], runs[b], strict=True)]
             print(f"  {label} {medians[a]['rps'] / medians[b]['rps']:6.1%} | {statistics.median(rounds):6.1%}"
                   f"  (per round: {', '.join(f'{r:.0%}' for r in rounds)})")

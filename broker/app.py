@@ -22,9 +22,9 @@ from broker.runtime import Runtime
 
 class TollgateApp(FastAPI):
     """FastAPI, except that ``POST /v1/preflight`` (the gateways' hot path) goes straight to
-    the same request-context, rate-limit and pre-flight handlers the middleware stack holds,
-    skipping the framework's error, telemetry and body-limit wrappers (~10 µs a request here;
-    the handler answers its own errors, and the request-context layer caps the body)."""
+    :class:`PreflightFastPath`, which does the request-context and rate-limit middleware's work
+    itself, skipping the framework's error, telemetry and body-limit wrappers (the handler
+    answers its own errors and caps the body)."""
 
     preflight: ASGIApp | None = None
 
@@ -68,14 +68,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.runtime = runtime
     install_error_handlers(app)
-    # Order matters: the pre-flight fast path sits inside the request-context middleware, so it
-    # gets request ids and the body cap like every other route.
-    app.add_middleware(PreflightFastPath)
     app.add_middleware(RateLimitMiddleware)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
-    # The same three, without the framework's own layers around them, for POST /v1/preflight.
-    app.preflight = RequestContextMiddleware(
-        RateLimitMiddleware(PreflightFastPath(_unreachable)), max_body_bytes=settings.max_body_bytes)
+    # POST /v1/preflight: the same request context, body cap and rate limits, in one handler.
+    app.preflight = PreflightFastPath(_unreachable, max_body_bytes=settings.max_body_bytes)
     app.include_router(health.router)
     for router in runtime.routers():
         app.include_router(router)

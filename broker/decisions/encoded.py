@@ -197,8 +197,9 @@ def decision_record(d: Decision, principal: Principal, recorded_ns: int) -> Chec
 def decision_body(d: Decision) -> bytes:
     """The ``/v1/preflight`` answer as JSON bytes (same members as ``views.decision_json``)."""
     views = views_of(d.outcome, d.effective_regions)
+    # Ids and RFC 3339 times are [0-9a-zA-Z:.-] only: quoting is all their encoding needs.
     return b"".join((
-        b'{"decision_id":', _json(d.decision_id), b",",
+        b'{"decision_id":"', d.decision_id.encode(), b'",',
         views.response(), b",",
         _revisions(d.policy_revision, d.registry_revision, d.engine),
         b',"evaluated_at":"', format_rfc3339_ns(d.evaluated_at_ns).encode(), b'"}',

@@ -67,6 +67,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc.__cause__, TollgateError):
+            # FastAPI answers any failure while reading a JSON body as a 400; the failure may be
+            # ours (the body cap, enforced while streaming): answer it as itself (413).
+            return await _tollgate(request, exc.__cause__)
         code = _HTTP_CODES.get(exc.status_code, "HTTP_ERROR")
         return error_response(exc.status_code, code, str(exc.detail), headers=getattr(exc, "headers", None))
 

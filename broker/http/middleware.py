@@ -25,6 +25,31 @@ class _TooLarge(PayloadTooLarge):
     """Raised from ``receive`` mid-stream; the TollgateError handler turns it into a 413."""
 
 
+def request_id_of(header: bytes | None) -> str:
+    """The caller's ``X-Request-Id`` if it is sane, else a new one."""
+    if header is not None:
+        candidate = header.decode("latin-1")
+        if _SANE_ID.fullmatch(candidate):
+            return candidate
+    # Unique, not secret: the random module avoids a getrandom() syscall per request.
+    return f"{random.getrandbits(128):032x}"
+
+
+def bind_request(scope: Scope, request_id: str) -> None:
+    """Start the request's log context (a fresh one: nothing leaks from an earlier request)."""
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    scope.setdefault("state", {})["request_id"] = request_id
+
+
+def declared_too_large(scope: Scope, limit: int) -> bool:
+    """Whether a ``Content-Length`` header already says the body exceeds ``limit``."""
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length" and value.isdigit() and int(value) > limit:
+            return True
+    return False
+
+
 class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
         self.app = app
@@ -34,23 +59,16 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = ""
+        header = None
         for name, value in scope.get("headers", ()):
             if name == b"x-request-id":
-                candidate = value.decode("latin-1")
-                if _SANE_ID.fullmatch(candidate):
-                    request_id = candidate
+                header = value
                 break
-        # Unique, not secret: the random module avoids a getrandom() syscall per request.
-        request_id = request_id or f"{random.getrandbits(128):032x}"
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=request_id)
-        scope.setdefault("state", {})["request_id"] = request_id
-
-        for name, value in scope.get("headers", ()):
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_body:
-                await _reject_too_large(send, self.max_body, request_id)
-                return
+        request_id = request_id_of(header)
+        bind_request(scope, request_id)
+        if declared_too_large(scope, self.max_body):
+            await reject_too_large(send, self.max_body, request_id)
+            return
 
         received = 0
         started = False
@@ -77,10 +95,10 @@ class RequestContextMiddleware:
             await self.app(scope, limited_receive, send_with_id)
         except _TooLarge:
             if not started:
-                await _reject_too_large(send, self.max_body, request_id)
+                await reject_too_large(send, self.max_body, request_id)
 
 
-async def _reject_too_large(send: Send, limit: int, request_id: str) -> None:
+async def reject_too_large(send: Send, limit: int, request_id: str) -> None:
     body: dict[str, Any] = {
         "error": {"code": "PAYLOAD_TOO_LARGE", "message": f"request body exceeds {limit} bytes"}
     }

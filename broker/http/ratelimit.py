@@ -33,6 +33,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from broker.errors import AuthenticationFailed
+from broker.security.principal import Principal
 from broker.security.tokens import TokenVerifier
 
 
@@ -93,13 +94,33 @@ class _Buckets:
         return max(1, math.ceil(missing / self.rate)) if self.rate > 0 else 60
 
 
-def _bearer(scope: Scope) -> str | None:
+def bearer_token(scope: Scope) -> str | None:
+    """The request's bearer token (``Authorization`` or ``X-Tollgate-Authorization``)."""
     for name, value in scope.get("headers", ()):
         if name in (b"authorization", b"x-tollgate-authorization"):
             scheme, _, token = bytes(value).decode("latin-1").partition(" ")
             if scheme.lower() == "bearer" and token.strip():
                 return token.strip()
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """The limiter's verdict on one request.
+
+    ``retry_after`` set: answer 429 now. Otherwise serve it; ``principal`` is the verified
+    principal of ``token`` when it verified, and ``charge_on_401`` the client address to
+    charge one authentication failure if the answer turns out to be 401.
+    """
+
+    retry_after: int | None = None
+    what: str = ""
+    token: str | None = None
+    principal: Principal | None = None
+    charge_on_401: str | None = None
+
+
+_ADMITTED = Admission()
 
 
 class RateLimiter:
@@ -139,6 +160,41 @@ class RateLimiter:
         if self.config.enabled:
             self.failures.take(address, now)
 
+    def admit(self, scope: Scope) -> Admission:
+        """Spend this request's token from the right bucket (see the module docstring).
+
+        No credential: admitted, uncharged (public endpoints and probes must stay reachable
+        behind the same address, and a protected endpoint answers 401 without cryptography).
+        """
+        if not self.config.enabled:
+            return _ADMITTED
+        token = bearer_token(scope)
+        if token is None:
+            return _ADMITTED
+        principal = _verified(scope, token)
+        now = time.monotonic()
+        if principal is not None:
+            wait = self.principal_wait(principal.subject, now)
+            if wait is not None:
+                return Admission(wait, "this principal")
+            return Admission(token=token, principal=principal)
+        client = scope.get("client")
+        address = str(client[0]) if client else "unknown"
+        wait = self.failure_wait(address, now)
+        if wait is not None:
+            return Admission(wait, "authentication failures from this address")
+        return Admission(token=token, charge_on_401=address)
+
+
+def _verified(scope: Scope, token: str) -> Principal | None:
+    verifier: TokenVerifier | None = getattr(getattr(scope.get("app"), "state", None), "token_verifier", None)
+    if verifier is None:
+        return None
+    try:
+        return verifier.verify(token)
+    except AuthenticationFailed:
+        return None  # the endpoint rejects it with its precise code; charged on the 401
+
 
 class RateLimitMiddleware:
     def __init__(self, app: ASGIApp) -> None:
@@ -152,30 +208,13 @@ class RateLimitMiddleware:
         limiter = self._limiter
         if limiter is None:
             limiter = self._limiter = RateLimiter.for_state(getattr(scope.get("app"), "state", None))
-        if not limiter.config.enabled:
-            await self.app(scope, receive, send)
+        verdict = limiter.admit(scope)
+        if verdict.retry_after is not None:
+            await too_many(send, verdict.retry_after, verdict.what)
             return
-        now = time.monotonic()
-        token = _bearer(scope)
-        if token is None:
-            # No credential: public endpoints (/healthz, /readyz, /openapi.json, the console)
-            # must stay reachable for probes behind the same address, and a protected endpoint
-            # answers 401 without any cryptography, so there is nothing expensive to ration.
+        address = verdict.charge_on_401
+        if address is None:
             await self.app(scope, receive, send)
-            return
-        subject = self._subject(scope, token)
-        if subject is not None:
-            wait = limiter.principal_wait(subject, now)
-            if wait is not None:
-                await _too_many(send, wait, "this principal")
-                return
-            await self.app(scope, receive, send)
-            return
-        client = scope.get("client")
-        address = str(client[0]) if client else "unknown"
-        wait = limiter.failure_wait(address, now)
-        if wait is not None:
-            await _too_many(send, wait, "authentication failures from this address")
             return
 
         async def counting_send(message: Message) -> None:
@@ -185,20 +224,10 @@ class RateLimitMiddleware:
 
         await self.app(scope, receive, counting_send)
 
-    @staticmethod
-    def _subject(scope: Scope, token: str) -> str | None:
-        verifier: TokenVerifier | None = getattr(getattr(scope.get("app"), "state", None), "token_verifier", None)
-        if verifier is None:
-            return None
-        try:
-            principal = verifier.verify(token)
-        except AuthenticationFailed:
-            return None
-        subject: str = principal.subject
-        return subject
 
-
-async def _too_many(send: Send, retry_after: int, what: str) -> None:
+async def too_many(send: Send, retry_after: int, what: str,
+                   extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    """Answer 429 (``extra``: further response headers)."""
     body = {"error": {"code": "RATE_LIMITED", "message": f"too many requests for {what}; retry later",
                       "details": {"retry_after_s": retry_after}}}
     data = json.dumps(body).encode()
@@ -209,6 +238,7 @@ async def _too_many(send: Send, retry_after: int, what: str) -> None:
             (b"content-type", b"application/json"),
             (b"content-length", str(len(data)).encode()),
             (b"retry-after", str(retry_after).encode()),
+            *(extra or ()),
         ],
     })
     await send({"type": "http.response.body", "body": data})

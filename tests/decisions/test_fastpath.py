@@ -1,4 +1,5 @@
-"""The pure-ASGI pre-flight fast path answers exactly like the FastAPI route it shadows."""
+"""The pure-ASGI pre-flight fast path answers exactly like the FastAPI route it shadows, behind
+the request-context and rate-limit middleware whose work it does itself."""
 
 from __future__ import annotations
 
@@ -11,17 +12,32 @@ from fastapi.testclient import TestClient
 from broker.decisions.fastpath import PreflightFastPath
 from broker.decisions.service import DecisionService
 from broker.errors import EngineFailure
+from broker.http.middleware import RequestContextMiddleware
+from broker.http.ratelimit import RateLimitConfig, RateLimitMiddleware
 from broker.security.keys import DevTokenKey
 from tests.decisions.conftest import Tokens, make_app
 
 VOLATILE = {"decision_id", "evaluated_at"}
+MAX_BODY = 4096
+
+
+def _layered(service: DecisionService, key: DevTokenKey, fast: bool, limits: RateLimitConfig | None) -> Any:
+    """The route behind the app's request-context and rate-limit middleware, as create_app
+    stacks them; ``fast``: with the fast path in front of them all."""
+    app = make_app(service, key)
+    if limits is not None:
+        app.state.rate_limit = limits
+    app.add_middleware(RateLimitMiddleware)
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=MAX_BODY)
+    if fast:
+        app.add_middleware(PreflightFastPath, max_body_bytes=MAX_BODY)
+    return app
 
 
 @pytest.fixture
 def pair(service: DecisionService, token_key: DevTokenKey) -> Iterator[tuple[TestClient, TestClient]]:
-    plain = make_app(service, token_key)
-    fast = make_app(service, token_key)
-    fast.add_middleware(PreflightFastPath)
+    plain = _layered(service, token_key, False, None)
+    fast = _layered(service, token_key, True, None)
     with TestClient(plain, raise_server_exceptions=False) as a, TestClient(fast, raise_server_exceptions=False) as b:
         yield a, b
 
@@ -57,7 +73,23 @@ def cases(tokens: Tokens) -> list[tuple[str, dict[str, str], bytes]]:
         ("garbage token", {"authorization": "Bearer x.y.z"}, ok),
         ("wrong role", tokens("auditor"), ok),
         ("other tenant", tokens("gateway", tenants=["someone-else"]), ok),
+        ("token in the gateway header only", {"x-tollgate-authorization": gw["Authorization"]}, ok),
+        ("caller's request id", {**gw, "x-request-id": "gw-123.a:b"}, ok),
+        ("insane request id", {**gw, "x-request-id": "no spaces allowed"}, ok),
+        ("request id on an error", {"x-request-id": "gw-401"}, ok),
+        ("body over the cap", gw, b'{"tenant":"t-eu","region":"r","model":"m"' + b" " * MAX_BODY + b"}"),
     ]
+
+
+def _same(a: Any, b: Any, name: str) -> None:
+    assert (a.status_code, _norm(a.json())) == (b.status_code, _norm(b.json())), name
+    for header in ("www-authenticate", "retry-after", "content-type"):
+        assert a.headers.get(header) == b.headers.get(header), (name, header)
+    ids = a.headers["x-request-id"], b.headers["x-request-id"]
+    if ids[0] in {"gw-123.a:b", "gw-401"}:  # the caller's id is echoed ...
+        assert ids[0] == ids[1], name
+    else:  # ... anything else gets a fresh one
+        assert all(len(i) == 32 for i in ids) and ids[0] != ids[1], name
 
 
 def test_fast_path_matches_the_route(pair: tuple[TestClient, TestClient], tokens: Tokens) -> None:
@@ -65,8 +97,26 @@ def test_fast_path_matches_the_route(pair: tuple[TestClient, TestClient], tokens
     for name, headers, body in cases(tokens):
         a = plain.post("/v1/preflight", headers=headers, content=body)
         b = fast.post("/v1/preflight", headers=headers, content=body)
-        assert (a.status_code, _norm(a.json())) == (b.status_code, _norm(b.json())), name
-        assert a.headers.get("www-authenticate") == b.headers.get("www-authenticate"), name
+        _same(a, b, name)
+
+
+def test_rate_limits_match_the_middleware(service: DecisionService, token_key: DevTokenKey, tokens: Tokens) -> None:
+    """Same buckets, same order: a principal's burst, then 429 with Retry-After; invalid tokens
+    charged per address on their 401, then refused with 429 before any verification."""
+    limits = RateLimitConfig(principal_rate=0.01, principal_burst=5, failure_rate=0.01, failure_burst=4)
+    gw = {**tokens("gateway"), "content-type": "application/json"}
+    ok = b'{"tenant": "t-eu", "region": "aws:eu-central-1", "model": "m-open"}'
+    sequence = [("valid", gw)] * 7 + [("garbage", {"authorization": "Bearer x.y.z"})] * 6 + [
+        ("no token", {"content-type": "application/json"}), ("valid again", gw)]
+    with (TestClient(_layered(service, token_key, False, limits), raise_server_exceptions=False) as plain,
+          TestClient(_layered(service, token_key, True, limits), raise_server_exceptions=False) as fast):
+        statuses = []
+        for name, headers in sequence:
+            a = plain.post("/v1/preflight", headers=headers, content=ok)
+            b = fast.post("/v1/preflight", headers=headers, content=ok)
+            _same(a, b, name)
+            statuses.append(b.status_code)
+    assert statuses == [200] * 5 + [429] * 2 + [401] * 4 + [429] * 2 + [401, 429]
 
 
 def test_repeated_bodies_answer_the_same_each_time(pair: tuple[TestClient, TestClient], tokens: Tokens) -> None:
@@ -78,7 +128,7 @@ def test_repeated_bodies_answer_the_same_each_time(pair: tuple[TestClient, TestC
         for name, headers, body in every + every[::-1]:
             a = plain.post("/v1/preflight", headers=headers, content=body)
             b = fast.post("/v1/preflight", headers=headers, content=body)
-            assert (a.status_code, _norm(a.json())) == (b.status_code, _norm(b.json())), name
+            _same(a, b, name)
 
 
 def test_the_body_memo_is_bounded(pair: tuple[TestClient, TestClient], tokens: Tokens) -> None:
@@ -125,3 +175,18 @@ def test_other_routes_pass_through(pair: tuple[TestClient, TestClient], tokens: 
     r = fast.post("/v1/preflight/batch", headers=tokens("gateway"), json={"items": []})
     assert r.status_code in {200, 422}
     assert fast.get("/v1/preflight", headers=tokens("gateway")).status_code == 405
+
+
+def test_a_streamed_body_over_the_cap_is_refused_alike(pair: tuple[TestClient, TestClient], tokens: Tokens) -> None:
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the cap is enforced while reading
+        yield b'{"tenant":"t-eu","region":"r","model":"m"'
+        for _ in range(MAX_BODY // 512 + 1):
+            yield b" " * 512
+        yield b"}"
+
+    plain, fast = pair
+    headers = {**tokens("gateway"), "content-type": "application/json", "x-request-id": "gw-123.a:b"}
+    a = plain.post("/v1/preflight", headers=headers, content=chunks())
+    b = fast.post("/v1/preflight", headers=headers, content=chunks())
+    _same(a, b, "streamed")
+    assert b.status_code == 413 and b.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
