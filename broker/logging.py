@@ -1,20 +1,49 @@
-"""Structured JSON logs (structlog) with request id, tenant and decision id bound per request."""
+"""Structured JSON logs (structlog) with request id, tenant and decision id bound per request.
+
+The per-request values live in one context variable holding a small dict, set afresh when a
+request starts: structlog's own ``contextvars`` helpers keep one variable per key and clear
+them by walking a copy of the whole context, ~1 µs a request on the pre-flight hot path.
+Each request runs in its own asyncio task (and sync routes in a copy of its context), so a
+request sees only its own values.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Mapping, MutableMapping
+from contextvars import ContextVar
+from typing import Any
 
 import structlog
 
+_EMPTY: Mapping[str, Any] = {}
+_CONTEXT: ContextVar[Mapping[str, Any]] = ContextVar("tollgate_log_context", default=_EMPTY)
+
+
+def start_log_context(**values: Any) -> None:
+    """A fresh log context for the current request: nothing carries over from an earlier one."""
+    _CONTEXT.set(values)
+
+
+def bind_log(**values: Any) -> None:
+    """Add ``values`` to the current request's log context."""
+    _CONTEXT.set({**_CONTEXT.get(), **values})
+
+
+def merge_log_context(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog processor: the request's context under the event's own keys."""
+    context = _CONTEXT.get()
+    return {**context, **event_dict} if context else event_dict
+
 
 def configure_logging(level: str = "info") -> None:
-    """JSON lines on stderr; context variables (request_id, tenant, decision_id) merged in."""
+    """JSON lines on stderr; the request's context (request_id, tenant, decision_id) merged in."""
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
     logging.basicConfig(format="%(message)s", stream=sys.stderr, level=numeric)
     structlog.configure(
         processors=[
-            structlog.contextvars.merge_contextvars,
+            merge_log_context,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,

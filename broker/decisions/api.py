@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-import structlog
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -38,6 +37,7 @@ from broker.decisions.service import DecisionService
 from broker.decisions.timefmt import parse_rfc3339_ns
 from broker.decisions.views import changes_json, decision_json, routes_json
 from broker.errors import Forbidden, ValidationFailed
+from broker.logging import bind_log
 from broker.security.deps import authenticate, require_roles
 from broker.security.principal import Principal
 
@@ -62,7 +62,7 @@ async def _caller(
 
 
 Caller = Annotated[Principal, Depends(_caller)]
-_bind = structlog.contextvars.bind_contextvars
+_bind = bind_log
 
 
 def _service(request: Request) -> DecisionService:

@@ -28,6 +28,7 @@ from broker.decisions.service import DecisionService
 from broker.errors import AuthenticationFailed, Forbidden, TollgateError
 from broker.http.middleware import bind_request, declared_too_large, reject_too_large, request_id_of
 from broker.http.ratelimit import Admission, RateLimiter, too_many
+from broker.logging import bind_log
 from broker.security.tokens import TokenVerifier
 
 PATH = "/v1/preflight"
@@ -155,7 +156,7 @@ class PreflightFastPath:
             query = await self._parse(body, is_json, send, tail)
             if query is None:
                 return 422
-        structlog.contextvars.bind_contextvars(tenant=query.tenant)
+        bind_log(tenant=query.tenant)
         decision = await service.decide_async(query, principal)
         await _send_json(send, 200, decision_body(decision), tail)
         return 200

@@ -13,10 +13,10 @@ import random
 import re
 from typing import Any
 
-import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from broker.errors import PayloadTooLarge
+from broker.logging import start_log_context
 
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -37,8 +37,7 @@ def request_id_of(header: bytes | None) -> str:
 
 def bind_request(scope: Scope, request_id: str) -> None:
     """Start the request's log context (a fresh one: nothing leaks from an earlier request)."""
-    structlog.contextvars.clear_contextvars()
-    structlog.contextvars.bind_contextvars(request_id=request_id)
+    start_log_context(request_id=request_id)
     scope.setdefault("state", {})["request_id"] = request_id
 
 

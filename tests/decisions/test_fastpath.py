@@ -190,3 +190,22 @@ def test_a_streamed_body_over_the_cap_is_refused_alike(pair: tuple[TestClient, T
     b = fast.post("/v1/preflight", headers=headers, content=chunks())
     _same(a, b, "streamed")
     assert b.status_code == 413 and b.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
+
+
+def test_the_decision_is_made_in_the_request_log_context(pair: tuple[TestClient, TestClient], tokens: Tokens,
+                                                          service: DecisionService) -> None:
+    from broker.logging import merge_log_context
+
+    seen: list[dict[str, Any]] = []
+    decide = service.decide_async
+
+    async def spy(*args: Any) -> Any:
+        seen.append(dict(merge_log_context(None, "info", {})))
+        return await decide(*args)
+
+    service.decide_async = spy  # type: ignore[method-assign]
+    headers = {**tokens("gateway"), "x-request-id": "gw-ctx-1"}
+    for client in pair:
+        r = client.post("/v1/preflight", headers=headers, json={"tenant": "t-eu", "region": "r", "model": "m"})
+        assert r.status_code == 200
+    assert seen == [{"request_id": "gw-ctx-1", "tenant": "t-eu"}] * 2  # the route, then the fast path
