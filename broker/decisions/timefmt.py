@@ -77,6 +77,8 @@ def format_rfc3339_ns(ns: int) -> str:
 _getrandbits = random.getrandbits
 _time_ns = time.time_ns
 _last_ms: tuple[int, str] = (-1, "")
+_VARIANT = 0b10 << 62
+_RAND_B = (1 << 62) - 1
 
 
 def new_decision_id() -> str:
@@ -94,5 +96,7 @@ def new_decision_id() -> str:
         head = f"{ms >> 16:08x}-{ms & 0xFFFF:04x}-7"
         _last_ms = (ms, head)  # one tuple assignment: safe to race
     rand = _getrandbits(74)
-    # rand_a: 12 bits after the version; rand_b: 62 bits after the variant bits 10.
-    return f"{head}{rand >> 62:03x}-{0x8000 | (rand >> 48 & 0x3FFF):04x}-{rand & 0xFFFF_FFFF_FFFF:012x}"
+    # rand_a: 12 bits after the version; rand_b: 62 bits after the variant bits 10. The 76 bits
+    # are formatted as one number and cut into the last three groups (one format, not three).
+    low = "%019x" % ((rand >> 62) << 64 | _VARIANT | rand & _RAND_B)
+    return f"{head}{low[:3]}-{low[3:7]}-{low[7:]}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -80,6 +81,14 @@ def test_decision_ids_are_uuid7_and_unique() -> None:
     assert len(set(ids)) == 1000
     for i in ids:
         assert len(i) == 36 and i[14] == "7" and i[19] in "89ab"
+        parsed = uuid.UUID(i)
+        assert (parsed.version, parsed.variant, str(parsed)) == (7, uuid.RFC_4122, i)
+    # All 74 random bits vary: each bit position takes both values over 1,000 ids.
+    rand = [int(i.replace("-", ""), 16) & ((1 << 80) - 1) for i in ids]
+    fixed = (0xF << 76) | (0b11 << 62)  # the version nibble's and variant bits' positions
+    varying = [bit for bit in range(80) if not fixed >> bit & 1]
+    assert len(varying) == 74
+    assert all(any(r >> bit & 1 for r in rand) and not all(r >> bit & 1 for r in rand) for bit in varying)
     # The timestamp groups (memoised per millisecond) hold the current unix milliseconds.
     before = time.time_ns() // 1_000_000
     stamp = int(new_decision_id().replace("-", "")[:12], 16)
