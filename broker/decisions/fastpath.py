@@ -26,7 +26,7 @@ from broker.decisions.model import PreflightQuery
 from broker.decisions.schemas import PreflightIn
 from broker.decisions.service import DecisionService
 from broker.errors import AuthenticationFailed, Forbidden, TollgateError
-from broker.http.middleware import bind_request, declared_too_large, reject_too_large, request_id_of
+from broker.http.middleware import bind_request, reject_too_large, request_id_of
 from broker.http.ratelimit import Admission, RateLimiter, too_many
 from broker.logging import bind_log
 from broker.security.tokens import TokenVerifier
@@ -39,11 +39,42 @@ _MEMO_MAX_BODY = 1024  # ... if at most this long (a pre-flight body is ~100-300
 log = structlog.get_logger(__name__)
 
 
-def _header(scope: Scope, name: bytes) -> bytes | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return bytes(value)
-    return None
+class _Headers:
+    """What the hot path reads from the request headers, found in one pass (the first of each,
+    as the route and the middleware read them)."""
+
+    __slots__ = ("authorization", "content_type", "other_credentials", "request_id", "too_large")
+
+    def __init__(self, scope: Scope, max_body: int) -> None:
+        self.request_id: bytes | None = None
+        self.authorization: bytes | None = None
+        self.content_type: bytes | None = None
+        self.too_large = False  # a Content-Length over the cap (as declared_too_large)
+        self.other_credentials = False  # a second Authorization or an X-Tollgate-Authorization
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                if self.authorization is None:
+                    self.authorization = value
+                else:
+                    self.other_credentials = True
+            elif name == b"content-type":
+                if self.content_type is None:
+                    self.content_type = value
+            elif name == b"content-length":
+                if value.isdigit() and int(value) > max_body:
+                    self.too_large = True
+            elif name == b"x-request-id":
+                if self.request_id is None:
+                    self.request_id = value
+            elif name == b"x-tollgate-authorization":
+                self.other_credentials = True
+
+
+def _bearer(authorization: bytes | None) -> str | None:
+    """The token of a ``Bearer`` credential (None if there is none)."""
+    scheme, _, token = (authorization or b"").decode("latin-1").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
 
 
 async def _respond(send: Send, status: int, body: Any, extra: list[tuple[bytes, bytes]]) -> None:
@@ -90,24 +121,28 @@ class PreflightFastPath:
         if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
+        headers = _Headers(scope, self.max_body)
         # The request context, as RequestContextMiddleware sets it up.
-        request_id = request_id_of(_header(scope, b"x-request-id"))
+        request_id = request_id_of(headers.request_id)
         bind_request(scope, request_id)
         tail = [(b"x-request-id", request_id.encode())]  # the last header of every answer
-        if declared_too_large(scope, self.max_body):
+        if headers.too_large:
             await reject_too_large(send, self.max_body, request_id)
             return
         # The rate limits, as RateLimitMiddleware applies them.
         limiter = self._limiter
         if limiter is None:
             limiter = self._limiter = RateLimiter.for_state(scope["app"].state)
-        verdict = limiter.admit(scope)
+        token = _bearer(headers.authorization)
+        # With one Authorization header and no gateway header, the limiter's token is this one.
+        verdict = limiter.admit(scope) if headers.other_credentials else limiter.admit_token(scope, token)
         if verdict.retry_after is not None:
             await too_many(send, verdict.retry_after, verdict.what, tail)
             return
         status = 500
         try:
-            status = await self._handle(scope, receive, send, tail, verdict)
+            status = await self._handle(scope, receive, send, headers=headers, token=token, tail=tail,
+                                        verdict=verdict)
         except _BodyTooLarge:
             await reject_too_large(send, self.max_body, request_id)
             return
@@ -124,17 +159,14 @@ class PreflightFastPath:
         if status == 401 and verdict.charge_on_401 is not None:
             limiter.charge_failure(verdict.charge_on_401, time.monotonic())
 
-    async def _handle(self, scope: Scope, receive: Receive, send: Send, tail: list[tuple[bytes, bytes]],
-                      verdict: Admission) -> int:
+    async def _handle(self, scope: Scope, receive: Receive, send: Send, *, headers: _Headers,
+                      token: str | None, tail: list[tuple[bytes, bytes]], verdict: Admission) -> int:
         """Answer the request (or raise a TollgateError); the status answered."""
         state = scope["app"].state
         verifier: TokenVerifier = state.token_verifier
         service: DecisionService = state.decision_service
         # Authenticate first, exactly like the route's dependency (401 before 422).
-        auth = _header(scope, b"authorization")
-        scheme, _, token = (auth or b"").decode("latin-1").partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
+        if token is None:
             raise AuthenticationFailed("a bearer token is required", code="TOKEN_MISSING")
         # The rate limiter verified the same token a moment ago (a memo hit): reuse its answer.
         principal = verdict.principal
@@ -150,7 +182,7 @@ class PreflightFastPath:
             await _respond(send, 422, _error_body([{"field": "body", "message": "Field required", "type": "missing"}]),
                            tail)
             return 422
-        is_json = _is_json(_header(scope, b"content-type"))
+        is_json = _is_json(headers.content_type)
         query = self._queries.get(body) if is_json else None
         if query is None:
             query = await self._parse(body, is_json, send, tail)

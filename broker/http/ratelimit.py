@@ -168,8 +168,11 @@ class RateLimiter:
         """
         if not self.config.enabled:
             return _ADMITTED
-        token = bearer_token(scope)
-        if token is None:
+        return self.admit_token(scope, bearer_token(scope))
+
+    def admit_token(self, scope: Scope, token: str | None) -> Admission:
+        """:meth:`admit` for a caller that already found the request's bearer token."""
+        if not self.config.enabled or token is None:
             return _ADMITTED
         principal = _verified(scope, token)
         now = time.monotonic()

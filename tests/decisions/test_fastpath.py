@@ -48,7 +48,7 @@ def _norm(body: Any) -> Any:
     return body
 
 
-def cases(tokens: Tokens) -> list[tuple[str, dict[str, str], bytes]]:
+def cases(tokens: Tokens) -> list[tuple[str, Any, bytes]]:
     gw = {**tokens("gateway"), "content-type": "application/json"}
     ok = b'{"tenant": "t-eu", "region": "aws:eu-central-1", "model": "m-open"}'
     return [
@@ -78,6 +78,10 @@ def cases(tokens: Tokens) -> list[tuple[str, dict[str, str], bytes]]:
         ("insane request id", {**gw, "x-request-id": "no spaces allowed"}, ok),
         ("request id on an error", {"x-request-id": "gw-401"}, ok),
         ("body over the cap", gw, b'{"tenant":"t-eu","region":"r","model":"m"' + b" " * MAX_BODY + b"}"),
+        ("basic, then a bearer", [("authorization", "Basic dTpw"), ("authorization", gw["Authorization"]),
+                                  ("content-type", "application/json")], ok),
+        ("both credential headers", {**gw, "x-tollgate-authorization": "Bearer x.y.z"}, ok),
+        ("two content lengths, one over the cap", [*gw.items(), ("content-length", str(MAX_BODY + 1))], ok),
     ]
 
 
