@@ -74,11 +74,13 @@ class DecisionService:
 
     def decide(self, query: PreflightQuery, principal: Principal) -> Decision:
         decision, record = self._prepare(self.snapshots.current, query, principal)
-        return _with_index(decision, self._append(record))
+        decision.audit_index = self._append(record)  # see _with_index
+        return decision
 
     async def decide_async(self, query: PreflightQuery, principal: Principal) -> Decision:
         decision, record = self._prepare(self.snapshots.current, query, principal)
-        return _with_index(decision, await self._append_async(record))
+        decision.audit_index = await self._append_async(record)  # see _with_index
+        return decision
 
     def decide_batch(
         self, queries: Sequence[PreflightQuery], principal: Principal
@@ -136,13 +138,10 @@ class DecisionService:
             result = {**outcome.to_json(), "policy_revision": snap.policy_revision,
                       "registry_revision": snap.registry_revision}
             observer.observe(engine_input(query, at_ns), result)
-        return decision, self._decision_record(decision, principal)
-
-    def _decision_record(self, d: Decision, principal: Principal) -> Record:
-        """The audit record: the exact engine input, the full result, revisions, engine, caller
-        (assembled from pre-encoded parts, see broker.decisions.encoded)."""
-        recorded_ns = self._clock() if d.query.at_ns is not None else d.evaluated_at_ns
-        return decision_record(d, principal, recorded_ns)
+        # The audit record: the exact engine input, the full result, revisions, engine, caller
+        # (assembled from pre-encoded parts, see broker.decisions.encoded), recorded now.
+        recorded_ns = at_ns if query.at_ns is None else self._clock()
+        return decision, decision_record(decision, principal, recorded_ns)
 
     # --- routing table and scheduled changes ---------------------------------------------------
 
