@@ -34,8 +34,6 @@ class DecisionCache:
         self.max_entries = max_entries
         self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
         self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -47,9 +45,7 @@ class DecisionCache:
                 start, until, outcome = entry
                 if start <= at_ns and (until is None or at_ns < until):
                     self._entries.move_to_end(key)
-                    self.hits += 1
                     return outcome
-            self.misses += 1
             return None
 
     def put(self, key: Hashable, at_ns: int, outcome: Outcome) -> None:

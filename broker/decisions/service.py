@@ -120,17 +120,19 @@ class DecisionService:
             raise tenant_forbidden(principal, query.tenant)
         at_ns = self._clock() if query.at_ns is None else query.at_ns
         outcome, cached = _evaluate(snap, query, at_ns)
+        # Positional, in field order: keyword arguments cost a dataclass __init__ of ten fields
+        # 0.25 µs more here (measured), on a cache-hit path whose whole budget is 5 µs.
         decision = Decision(
-            decision_id=new_decision_id(),
-            query=query,
-            outcome=outcome,
-            effective_regions=snap.catalog.effective_regions(query.target),
-            policy_revision=snap.policy_revision,
-            registry_revision=snap.registry_revision,
-            engine=snap.engine_info,
-            evaluated_at_ns=at_ns,
-            cached=cached,
-            audit_index=-1,
+            new_decision_id(),  # decision_id
+            query,
+            outcome,
+            snap.catalog.effective_regions(query.target),  # effective_regions
+            snap.policy_revision,
+            snap.registry_revision,
+            snap.engine_info,  # engine
+            at_ns,  # evaluated_at_ns
+            cached,
+            -1,  # audit_index: set after the durable append
         )
         observer = self.observer
         if observer is not None and observer.active:
