@@ -26,14 +26,13 @@ from broker.decisions.model import PreflightQuery
 from broker.decisions.schemas import PreflightIn
 from broker.decisions.service import DecisionService
 from broker.errors import AuthenticationFailed, Forbidden, TollgateError
-from broker.http.middleware import bind_request, reject_too_large, request_id_of
-from broker.http.ratelimit import Admission, RateLimiter, too_many
+from broker.http.middleware import bind_request, content_length_over, reject_too_large, request_id_of
+from broker.http.ratelimit import Admission, RateLimiter, bearer_of, too_many
 from broker.logging import bind_log
 from broker.security.tokens import TokenVerifier
 
 PATH = "/v1/preflight"
 ROLES = frozenset({"gateway", "officer", "admin"})  # as ``Caller`` in api.py
-DEFAULT_MAX_BODY = 1_048_576  # as broker.config.Settings.max_body_bytes
 _QUERY_MEMO = 4096  # distinct request bodies whose parsed query is remembered ...
 _MEMO_MAX_BODY = 1024  # ... if at most this long (a pre-flight body is ~100-300 bytes)
 log = structlog.get_logger(__name__)
@@ -49,7 +48,7 @@ class _Headers:
         self.request_id: bytes | None = None
         self.authorization: bytes | None = None
         self.content_type: bytes | None = None
-        self.too_large = False  # a Content-Length over the cap (as declared_too_large)
+        self.too_large = False  # a Content-Length over the cap
         self.other_credentials = False  # a second Authorization or an X-Tollgate-Authorization
         for name, value in scope["headers"]:
             if name == b"authorization":
@@ -61,20 +60,13 @@ class _Headers:
                 if self.content_type is None:
                     self.content_type = value
             elif name == b"content-length":
-                if value.isdigit() and int(value) > max_body:
+                if content_length_over(value, max_body):
                     self.too_large = True
             elif name == b"x-request-id":
                 if self.request_id is None:
                     self.request_id = value
             elif name == b"x-tollgate-authorization":
                 self.other_credentials = True
-
-
-def _bearer(authorization: bytes | None) -> str | None:
-    """The token of a ``Bearer`` credential (None if there is none)."""
-    scheme, _, token = (authorization or b"").decode("latin-1").partition(" ")
-    token = token.strip()
-    return token if scheme.lower() == "bearer" and token else None
 
 
 async def _respond(send: Send, status: int, body: Any, extra: list[tuple[bytes, bytes]]) -> None:
@@ -110,7 +102,7 @@ class PreflightFastPath:
     front of them (outermost), never behind.
     """
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int = DEFAULT_MAX_BODY) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
         self.app = app
         self.max_body = max_body_bytes
         self._limiter: RateLimiter | None = None
@@ -133,7 +125,7 @@ class PreflightFastPath:
         limiter = self._limiter
         if limiter is None:
             limiter = self._limiter = RateLimiter.for_state(scope["app"].state)
-        token = _bearer(headers.authorization)
+        token = bearer_of(headers.authorization)
         # With one Authorization header and no gateway header, the limiter's token is this one.
         verdict = limiter.admit(scope) if headers.other_credentials else limiter.admit_token(scope, token)
         if verdict.retry_after is not None:

@@ -41,12 +41,15 @@ def bind_request(scope: Scope, request_id: str) -> None:
     scope.setdefault("state", {})["request_id"] = request_id
 
 
+def content_length_over(value: bytes, limit: int) -> bool:
+    """Whether a ``Content-Length`` value says the body exceeds ``limit``."""
+    return value.isdigit() and int(value) > limit
+
+
 def declared_too_large(scope: Scope, limit: int) -> bool:
     """Whether a ``Content-Length`` header already says the body exceeds ``limit``."""
-    for name, value in scope.get("headers", ()):
-        if name == b"content-length" and value.isdigit() and int(value) > limit:
-            return True
-    return False
+    return any(name == b"content-length" and content_length_over(value, limit)
+               for name, value in scope.get("headers", ()))
 
 
 class RequestContextMiddleware:

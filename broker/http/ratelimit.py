@@ -94,13 +94,20 @@ class _Buckets:
         return max(1, math.ceil(missing / self.rate)) if self.rate > 0 else 60
 
 
+def bearer_of(credentials: bytes | None) -> str | None:
+    """The token of a ``Bearer`` credential header value (None if it is not one)."""
+    scheme, _, token = bytes(credentials or b"").decode("latin-1").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
 def bearer_token(scope: Scope) -> str | None:
     """The request's bearer token (``Authorization`` or ``X-Tollgate-Authorization``)."""
     for name, value in scope.get("headers", ()):
         if name in (b"authorization", b"x-tollgate-authorization"):
-            scheme, _, token = bytes(value).decode("latin-1").partition(" ")
-            if scheme.lower() == "bearer" and token.strip():
-                return token.strip()
+            token = bearer_of(value)
+            if token is not None:
+                return token
     return None
 
 
@@ -166,8 +173,6 @@ class RateLimiter:
         No credential: admitted, uncharged (public endpoints and probes must stay reachable
         behind the same address, and a protected endpoint answers 401 without cryptography).
         """
-        if not self.config.enabled:
-            return _ADMITTED
         return self.admit_token(scope, bearer_token(scope))
 
     def admit_token(self, scope: Scope, token: str | None) -> Admission:
