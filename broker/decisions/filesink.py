@@ -19,6 +19,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+from broker.canonical import CheckedRecord
 from broker.errors import AuditUnavailable
 
 # The signed log caps entries at 65,535 bytes and stores larger payloads beside the log; this
@@ -27,6 +28,8 @@ MAX_RECORD_BYTES = 16 * 2**20
 
 
 def _encode(record: Mapping[str, Any]) -> bytes:
+    if isinstance(record, CheckedRecord):  # carries its canonical bytes (and has no dict)
+        return record.canonical + b"\n"
     try:
         data = json.dumps(
             record, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False

@@ -37,7 +37,7 @@ _YIELD_EVERY = 64  # bulk work gives the event loop a turn every ~3 ms of engine
 MAX_CHANGES_HORIZON_NS = 10 * 366 * 86_400 * 10**9
 MAX_CHANGE_EVALUATIONS = 200_000
 
-Record = dict[str, Any]
+Record = Mapping[str, Any]  # what the sink appends (a pre-flight gives a lazy CheckedRecord)
 
 
 class DecisionObserver(Protocol):

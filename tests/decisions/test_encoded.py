@@ -14,7 +14,7 @@ import broker.canonical as canonical_mod
 from broker.audit.errors import InvalidRecord
 from broker.audit.records import canonical_json as record_json
 from broker.audit.records import encode_with_index, index_fields, index_fields_of, validate
-from broker.canonical import Canonical, InvalidJson, canonical_json
+from broker.canonical import Canonical, CheckedRecord, InvalidJson, Template, canonical_json
 from broker.decisions.encoded import decision_body, decision_record
 from broker.decisions.model import Decision, EngineInfo, Outcome, PreflightQuery, Subject
 from broker.decisions.views import decision_json
@@ -170,3 +170,57 @@ def test_both_result_variants_are_canonical_even_if_reasons_mimic_the_placeholde
             result = views.record_result(source)
             assert result["source"] == source
             assert result.canonical == slow(dict(result))
+
+
+def test_a_checked_record_builds_its_value_only_when_read() -> None:
+    built: list[int] = []
+
+    def build() -> dict[str, Any]:
+        built.append(1)
+        return {"b": [1], "a": "x"}
+
+    rec = CheckedRecord(b'{"a":"x","b":[1]}', ("decision", "id", "t", "m"), 1.5, build)
+    assert canonical_json(rec) == record_json(rec) == rec.canonical and not built  # the log reads bytes
+    assert encode_with_index(rec)[0] == rec.canonical and not built
+    assert rec == {"a": "x", "b": [1]} and dict(rec) == {"a": "x", "b": [1]} and len(rec) == 2
+    assert rec["b"] == [1] and rec.get("z") is None and "a" in rec
+    assert built == [1]  # built once, then kept
+    with pytest.raises(TypeError):
+        rec["a"] = "y"  # type: ignore[index]
+
+
+def test_a_pre_flight_record_is_built_lazily_and_equals_its_bytes() -> None:
+    d = decision(subject=Subject(("DE",), False))
+    rec = decision_record(d, PRINCIPAL, d.evaluated_at_ns)
+    assert rec._value is None  # nothing on the hot path read it
+    assert json.loads(rec.canonical) == json.loads(json.dumps(dict(rec)))
+
+
+def test_an_oversized_pre_flight_record_moves_its_result_to_a_blob() -> None:
+    big = REASON | {"message": "x" * 70_000}
+    outcome = Outcome(False, (big,), (), None)
+    d = decision()
+    d = Decision(d.decision_id, d.query, outcome, d.effective_regions, d.policy_revision,
+                 d.registry_revision, d.engine, d.evaluated_at_ns, False, -1)
+    rec = decision_record(d, PRINCIPAL, d.evaluated_at_ns)
+    blobs: dict[str, bytes] = {}
+    data, fields = encode_with_index(rec, blobs.__setitem__)
+    stored = json.loads(data)
+    assert len(data) <= 65_535 and stored["blobs"] == ["result"]
+    assert json.loads(blobs[stored["result"]["sha256"]]) == json.loads(json.dumps(rec["result"]))
+    assert fields.decision_id == d.decision_id
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(max_size=5), json_values, max_size=5), st.text(max_size=5))
+def test_an_unchecked_template_encodes_decoded_values_as_the_checked_one(value: dict[str, Any], key: str) -> None:
+    decoded = json.loads(json.dumps(value))  # what an engine's output is: decoded JSON
+    for member in ("engine", "cache"):
+        fast = Template(decoded, key, decoded=True).fill(member)
+        assert fast.canonical == Template(decoded, key).fill(member).canonical == slow({**decoded, key: member})
+
+
+@pytest.mark.parametrize("bad", [{"s": "\ud800"}, {"f": float("nan")}, {"l": [float("inf")]}])
+def test_an_unchecked_template_still_refuses_what_json_cannot_hold(bad: dict[str, Any]) -> None:
+    with pytest.raises(InvalidJson):
+        Template(bad, "source", decoded=True)

@@ -108,3 +108,16 @@ def test_threads_append_concurrently(tmp_path: Path) -> None:
     sink.close()
     assert sorted(got) == list(range(400))
     assert len((tmp_path / "d.jsonl").read_bytes().splitlines()) == 400
+
+
+def test_a_checked_record_is_written_as_its_canonical_bytes(tmp_path: Path) -> None:
+    from broker.canonical import CheckedRecord
+
+    sink = JsonlFileSink(tmp_path / "decisions.log")
+    rec = CheckedRecord(b'{"a":"\xc3\xbc","v":1}', ("decision", "d", None, None), 0.0,
+                        lambda: pytest.fail("the sink must not build the value"))
+    try:
+        assert sink.append(rec) == 0
+    finally:
+        sink.close()
+    assert (tmp_path / "decisions.log").read_bytes() == b'{"a":"\xc3\xbc","v":1}\n'
