@@ -74,7 +74,10 @@ class Settings(BaseSettings):
 
     # Audit log
     audit_checkpoint_interval_s: float = 1.0
-    audit_checkpoint_every: int = 1000
+    # With the 1 s interval this only matters above 10,000 records/s: publishing every 1,000
+    # records wrote partial tiles ten times a second at 10k/s, and their fsyncs slowed the
+    # sequencer's writes: audit-on pre-flight throughput +10 % at 10,000 (measured, one run).
+    audit_checkpoint_every: int = 10_000
     audit_idle_resign_s: float = 60.0
     log_origin: str = "tollgate.dev/log"
     audit_witnesses: list[WitnessSetting] = Field(

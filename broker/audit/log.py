@@ -81,7 +81,7 @@ class AuditLog(LogReader):
 
     def __init__(self, directory: Path, signer: Ed25519PrivateKey, origin: str,
                  key_name: str | None = None, *, checkpoint_interval_s: float = 1.0,
-                 checkpoint_every: int = 1000, idle_resign_s: float = 60.0,
+                 checkpoint_every: int = 10_000, idle_resign_s: float = 60.0,
                  witnesses: Sequence[WitnessClient] = (),
                  storage: LogStorage | None = None, sequence: SequenceStore | None = None,
                  clock: Callable[[], float] = time.time) -> None:

@@ -151,7 +151,7 @@ class AuditProcess(LogReader):
 
     def __init__(self, directory: Path, signer: Ed25519PrivateKey, origin: str,
                  key_name: str | None = None, *, checkpoint_interval_s: float = 1.0,
-                 checkpoint_every: int = 1000, idle_resign_s: float = 60.0,
+                 checkpoint_every: int = 10_000, idle_resign_s: float = 60.0,
                  witnesses: Sequence[WitnessClient] = (), start_timeout_s: float = 600.0) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
