@@ -200,15 +200,14 @@ class CheckedRecord(Mapping[str, Any]):
         self.canonical = canonical
         self.index_keys = index_keys
         self.time_s = time_s
-        self._build: Callable[[], Mapping[str, Any]] | None = build
+        self._build = build
         self._value: dict[str, Any] | None = None
 
     def _dict(self) -> dict[str, Any]:
         value = self._value
         if value is None:
-            assert self._build is not None
+            # Two threads reading at once both build it: equal values, a benign race.
             value = self._value = dict(self._build())
-            self._build = None  # drop what it captured
         return value
 
     def __getitem__(self, key: str) -> Any:
