@@ -170,6 +170,18 @@ async def drive(
     return latencies, errors, time.perf_counter() - started
 
 
+def gateway_token(data_dir: Path) -> str:
+    """A gateway token signed by the development key in ``data_dir`` (created if missing)."""
+    from broker.config import Settings
+    from broker.security.keys import ensure_dev_token_key
+    from broker.security.tokens import issue_token
+
+    settings = Settings(data_dir=data_dir)
+    key = ensure_dev_token_key(settings.keys_dir)
+    return issue_token(key, subject="bench-gw", roles=["gateway"], issuer=settings.jwt_issuer,
+                       audience=settings.jwt_audience, ttl_s=3600)
+
+
 def _wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 180.0) -> None:
     import socket
 
@@ -267,25 +279,12 @@ def main() -> None:
 
     from preflight_setup import synthetic_registry, workload
 
-    from broker.config import Settings
-    from broker.security.keys import ensure_dev_token_key
-    from broker.security.tokens import issue_token
-
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         t0 = time.perf_counter()
         seed(work / "seed", args.tenants)
         print(f"seeded shipped catalog + demo + {args.tenants} tenants in {time.perf_counter() - t0:.1f}s")
-        settings = Settings(data_dir=work / "seed")
-        key = ensure_dev_token_key(settings.keys_dir)  # copied into each mode's data dir
-        token = issue_token(
-            key,
-            subject="bench-gw",
-            roles=["gateway"],
-            issuer=settings.jwt_issuer,
-            audience=settings.jwt_audience,
-            ttl_s=3600,
-        )
+        token = gateway_token(work / "seed")  # its key is copied into each mode's data dir
         bodies = workload(synthetic_registry(args.tenants), args.distinct)
         pre = [_request("/v1/preflight", json.dumps(b).encode(), token) for b in bodies]
         bare = [_request("/bare", None, token)]

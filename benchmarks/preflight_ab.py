@@ -29,7 +29,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
-from preflight import _request, _stats, _wait_ready, drive  # noqa: E402
+from preflight import _line, _request, _stats, _summary, _wait_ready, drive, gateway_token  # noqa: E402
 
 
 def _seed(root: Path, data: Path, tenants: int) -> None:
@@ -54,18 +54,14 @@ def compare(args: argparse.Namespace, work: Path, base_root: Path, audit: bool) 
     from preflight_setup import synthetic_registry, workload
 
     from broker.config import Settings
-    from broker.security.keys import ensure_dev_token_key
-    from broker.security.tokens import issue_token
 
     roots = {"base": base_root, "new": ROOT}
     dirs = {name: work / f"{name}-{'on' if audit else 'off'}" for name in roots}
     for name, root in roots.items():
         _seed(root, dirs[name], args.tenants)
-    settings = Settings(data_dir=dirs["new"])
-    key = ensure_dev_token_key(settings.keys_dir)
-    shutil.copytree(settings.keys_dir, dirs["base"] / settings.keys_dir.relative_to(dirs["new"]), dirs_exist_ok=True)
-    token = issue_token(key, subject="bench-gw", roles=["gateway"], issuer=settings.jwt_issuer,
-                        audience=settings.jwt_audience, ttl_s=3600)
+    token = gateway_token(dirs["new"])
+    keys = Settings(data_dir=dirs["new"]).keys_dir
+    shutil.copytree(keys, dirs["base"] / keys.relative_to(dirs["new"]), dirs_exist_ok=True)
     bodies = workload(synthetic_registry(args.tenants), args.distinct)
     requests = [_request("/v1/preflight", json.dumps(b).encode(), token) for b in bodies]
     servers = {name: (args.port + i, _serve(root, dirs[name], args.port + i, audit))
@@ -82,9 +78,7 @@ def compare(args: argparse.Namespace, work: Path, base_root: Path, audit: bool) 
             proc.wait(timeout=30)
     print(f"audit {'on' if audit else 'off'} ({args.rounds} rounds of {args.seconds:.0f}s, {args.conns} connections)")
     for name in ("base", "new"):
-        rps, p50, p99 = (statistics.median(x[k] for x in runs[name]) for k in ("rps", "p50", "p99"))
-        errors = sum(x["errors"] for x in runs[name])
-        print(f"  {name:4} {rps:8.0f} req/s  p50 {p50:5.2f} ms  p99 {p99:5.2f} ms  errors {errors:.0f}")
+        print(_line(f"  {name}", _summary(name, runs[name])))
     ratios = [n["rps"] / b["rps"] for b, n in zip(runs["base"], runs["new"], strict=True)]
     print(f"  new/base: median of the rounds' ratios {statistics.median(ratios):.3f} "
           f"(per round: {', '.join(f'{x:.2f}' for x in ratios)})")

@@ -62,7 +62,6 @@ async def _caller(
 
 
 Caller = Annotated[Principal, Depends(_caller)]
-_bind = bind_log
 
 
 def _service(request: Request) -> DecisionService:
@@ -94,9 +93,9 @@ def _invalid(field: str, message: str) -> ValidationFailed:
 
 @router.post("/v1/preflight", response_model=PreflightOut, summary="May this tenant use this model here?")
 async def preflight(body: PreflightIn, request: Request, caller: Caller) -> Response:
-    _bind(tenant=body.tenant)
+    bind_log(tenant=body.tenant)
     decision = await _service(request).decide_async(body.to_query(), caller)
-    _bind(decision_id=decision.decision_id)
+    bind_log(decision_id=decision.decision_id)
     return _json(decision_json(decision))
 
 
@@ -152,7 +151,7 @@ async def routes(
     region: Annotated[TargetId, Query(description="region or routing scope id")],
     at: Annotated[Timestamp | None, Query(description="RFC 3339; default now")] = None,
 ) -> Response:
-    _bind(tenant=tenant_id)
+    bind_log(tenant=tenant_id)
     table = await _service(request).routes_async(
         tenant_id, region, _query_time(at, "query.at"), caller
     )
@@ -171,7 +170,7 @@ async def route_changes(
     until: Annotated[Timestamp, Query(description="RFC 3339; at most 10 years ahead")],
     region: Annotated[TargetId | None, Query(description="default: every deployment")] = None,
 ) -> Response:
-    _bind(tenant=tenant_id)
+    bind_log(tenant=tenant_id)
     until_ns = _query_time(until, "query.until")
     assert until_ns is not None
     changes = await _service(request).route_changes_async(tenant_id, until_ns, region, caller)
