@@ -23,6 +23,8 @@ CREATE INDEX IF NOT EXISTS entries_model_time ON entries(model, time);
 CREATE INDEX IF NOT EXISTS entries_time ON entries(time);
 """
 
+_WRITER_CACHE_KIB = 64 * 1024  # SQLite page cache of the connection that adds entries
+
 
 class SearchIndex:
     """One writer (the integrator) and any number of readers, each on its own connection."""
@@ -70,7 +72,14 @@ class SearchIndex:
         rows = [(first + i, f.kind, f.time, f.decision_id, f.tenant, f.model)
                 for i, f in enumerate(fields)]
         with self._connect() as db:
-            db.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?, ?)", rows)
+            if not getattr(self._local, "writer", False):
+                # The writer's inserts land all over the tenant index: a larger page cache
+                # keeps them off the disk (measured at 1M rows: 10.8 -> 8.5 us a row).
+                db.execute(f"PRAGMA cache_size=-{_WRITER_CACHE_KIB}")
+                self._local.writer = True
+            # OR IGNORE, not OR REPLACE: a leaf's fields never change, and REPLACE cost twice as
+            # much a row (measured at 1M rows: 20 vs 11 us).
+            db.executemany("INSERT OR IGNORE INTO entries VALUES (?, ?, ?, ?, ?, ?)", rows)
 
     def lookup_decision(self, decision_id: str) -> int | None:
         with self._connect() as db:
