@@ -12,6 +12,8 @@ alike, and prints the medians of the rounds and the ratios the issues ask for: p
 bare (goal >= 70 %) and audit on vs off (goal >= 85 %), both as the ratio of the medians and as
 the median of each round's own ratio. "Audit off" swaps the decision sink
 for a counter after start-up; everything else (auth, validation, engine, cache) is identical.
+Each run also reports the CPU time per request of the server, its audit worker process and the
+client, and the ceilings those imply (the server loop is one thread; all three share the cores).
 """
 
 from __future__ import annotations
@@ -139,8 +141,38 @@ async def answer_lengths(port: int, requests: list[bytes]) -> list[int]:
     return lengths
 
 
+class CpuMeter:
+    """CPU time spent during the measured part of a run, per process: the server's main
+    process, its children (the audit worker) and this client. On a 2-core machine they share
+    the cores, so "where does a request's CPU go" explains the throughput ratios."""
+
+    def __init__(self, server_pid: int) -> None:
+        import psutil
+
+        self._server = psutil.Process(server_pid)
+        self._client = psutil.Process()
+        self._start: tuple[float, float, float] = (0.0, 0.0, 0.0)
+        self.used: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+    def _now(self) -> tuple[float, float, float]:
+        def busy(p: Any) -> float:
+            t = p.cpu_times()
+            return float(t.user + t.system)
+
+        workers = sum(busy(c) for c in self._server.children(recursive=True))
+        return busy(self._server), workers, busy(self._client)
+
+    def start(self) -> None:
+        self._start = self._now()
+
+    def stop(self) -> None:
+        a, b = self._start, self._now()
+        self.used = (b[0] - a[0], b[1] - a[1], b[2] - a[2])
+
+
 async def drive(
-    port: int, requests: list[bytes], conns: int, seconds: float, warmup: float
+    port: int, requests: list[bytes], conns: int, seconds: float, warmup: float,
+    meter: CpuMeter | None = None,
 ) -> tuple[list[int], int, float]:
     latencies: list[int] = []
     errors = 0
@@ -164,10 +196,15 @@ async def drive(
     stop_at = time.perf_counter() + warmup
     await asyncio.gather(*(worker(c) for c in range(conns)))
     measuring = True
+    if meter is not None:
+        meter.start()
     started = time.perf_counter()
     stop_at = started + seconds
     await asyncio.gather(*(worker(c) for c in range(conns)))
-    return latencies, errors, time.perf_counter() - started
+    elapsed = time.perf_counter() - started
+    if meter is not None:
+        meter.stop()
+    return latencies, errors, elapsed
 
 
 def gateway_token(data_dir: Path) -> str:
@@ -200,22 +237,39 @@ def _wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 180.0
     raise SystemExit("server did not become ready")
 
 
-def _stats(lat: list[int], errors: int, elapsed: float) -> dict[str, float]:
+_CPU = ("cpu_server", "cpu_worker", "cpu_client")  # CPU µs per request, per process
+
+
+def _stats(lat: list[int], errors: int, elapsed: float, meter: CpuMeter | None = None) -> dict[str, float]:
     q = sorted(lat)
-    return {
+    s = {
         "rps": len(lat) / elapsed,
         "p50": statistics.median(q) / 1e6,
         "p99": q[int(len(q) * 0.99)] / 1e6,
         "n": len(lat),
         "errors": errors,
     }
+    if meter is not None and lat:
+        s.update({k: used * 1e6 / len(lat) for k, used in zip(_CPU, meter.used, strict=True)})
+    return s
 
 
 def _line(name: str, s: dict[str, float]) -> str:
-    return (
+    line = (
         f"{name:22} {s['n']:7.0f} req {s['rps']:8.0f} req/s  p50 {s['p50']:6.2f} ms  "
         f"p99 {s['p99']:6.2f} ms  errors {s['errors']:.0f}"
     )
+    if _CPU[0] in s:
+        line += (f"  | CPU us/req: server {s['cpu_server']:5.1f}, audit worker {s['cpu_worker']:5.1f}, "
+                 f"client {s['cpu_client']:5.1f}")
+    return line
+
+
+def measure(port: int, pid: int, requests: list[bytes], args: argparse.Namespace) -> dict[str, float]:
+    """One measured run against the server ``pid`` listening on ``port``."""
+    meter = CpuMeter(pid)
+    lat, errors, elapsed = asyncio.run(drive(port, requests, args.conns, args.seconds, args.warmup, meter))
+    return _stats(lat, errors, elapsed, meter)
 
 
 def start_server(args: argparse.Namespace, work: Path, audit: bool) -> tuple[int, subprocess.Popen[bytes]]:
@@ -243,10 +297,10 @@ def run_rounds(args: argparse.Namespace, work: Path, pre: list[bytes], bare: lis
         sized_reqs = sized(asyncio.run(answer_lengths(servers[False][0], pre)))
         runs: dict[str, list[dict[str, float]]] = {"on": [], "off": [], "bare": [], "sized": []}
         for r in range(args.rounds):
-            order = [("on", servers[True][0], pre), ("off", servers[False][0], pre),
-                     ("bare", servers[r % 2 == 0][0], bare), ("sized", servers[r % 2 == 1][0], sized_reqs)]
-            for name, port, reqs in order if r % 2 == 0 else order[::-1]:
-                runs[name].append(_stats(*asyncio.run(drive(port, reqs, args.conns, args.seconds, args.warmup))))
+            order = [("on", servers[True], pre), ("off", servers[False], pre),
+                     ("bare", servers[r % 2 == 0], bare), ("sized", servers[r % 2 == 1], sized_reqs)]
+            for name, (port, proc), reqs in order if r % 2 == 0 else order[::-1]:
+                runs[name].append(measure(port, proc.pid, reqs, args))
         return runs
     finally:
         for _, proc in servers.values():
@@ -255,9 +309,8 @@ def run_rounds(args: argparse.Namespace, work: Path, pre: list[bytes], bare: lis
 
 
 def _summary(name: str, runs: list[dict[str, float]]) -> dict[str, float]:
-    return {"rps": statistics.median(r["rps"] for r in runs), "p50": statistics.median(r["p50"] for r in runs),
-            "p99": statistics.median(r["p99"] for r in runs), "n": sum(r["n"] for r in runs),
-            "errors": sum(r["errors"] for r in runs)}
+    s = {k: statistics.median(r[k] for r in runs) for k in ("rps", "p50", "p99", *_CPU) if k in runs[0]}
+    return {**s, "n": sum(r["n"] for r in runs), "errors": sum(r["errors"] for r in runs)}
 
 
 def main() -> None:
@@ -311,6 +364,20 @@ def main() -> None:
             rounds = [x["rps"] / y["rps"] for x, y in zip(runs[a], runs[b], strict=True)]
             print(f"  {label} {medians[a]['rps'] / medians[b]['rps']:6.1%} | {statistics.median(rounds):6.1%}"
                   f"  (per round: {', '.join(f'{r:.0%}' for r in rounds)})")
+        _cpu_budget(medians)
+
+
+def _cpu_budget(medians: dict[str, dict[str, float]]) -> None:
+    """The throughput ceilings the measured CPU costs imply: the server's event loop is one
+    thread (one core at most), and server, audit worker and client share this machine's cores."""
+    cores = os.cpu_count() or 1
+    print(f"CPU ceilings ({cores} cores shared by server, audit worker and client; medians above):")
+    for label, key in (("audit on", "on"), ("audit off", "off"), ("bare", "bare")):
+        s = medians[key]
+        total = s["cpu_server"] + s["cpu_worker"] + s["cpu_client"]
+        print(f"  {label:9}  all processes {total:5.1f} us/req -> {cores * 1e6 / total:8,.0f} req/s, every core busy;"
+              f" server loop {s['cpu_server']:5.1f} us/req -> {1e6 / s['cpu_server']:8,.0f} req/s;"
+              f" measured {s['rps']:8,.0f}")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ the medians and each round's new/base ratio (the drift-robust figure). ``REV`` m
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import shutil
@@ -29,7 +28,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
-from preflight import _line, _request, _stats, _summary, _wait_ready, drive, gateway_token  # noqa: E402
+from preflight import _line, _request, _summary, _wait_ready, gateway_token, measure  # noqa: E402
 
 
 def _seed(root: Path, data: Path, tenants: int) -> None:
@@ -70,8 +69,8 @@ def compare(args: argparse.Namespace, work: Path, base_root: Path, audit: bool) 
     try:
         for r in range(args.rounds):
             for name in ("base", "new") if r % 2 == 0 else ("new", "base"):
-                port = servers[name][0]
-                runs[name].append(_stats(*asyncio.run(drive(port, requests, args.conns, args.seconds, args.warmup))))
+                port, proc = servers[name]
+                runs[name].append(measure(port, proc.pid, requests, args))
     finally:
         for _, proc in servers.values():
             proc.terminate()
