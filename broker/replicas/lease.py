@@ -22,6 +22,8 @@ from broker.storage.postgres import CONNECT_TIMEOUT_S
 # One lock per lease name and schema (hashtext of both; the schema keeps test schemas apart).
 _TRY_LOCK = ("SELECT pg_try_advisory_lock("
              "hashtext('tollgate.lease:' || :name || ':' || current_schema()))")
+_UNLOCK = ("SELECT pg_advisory_unlock("
+           "hashtext('tollgate.lease:' || :name || ':' || current_schema()))")
 # pg_locks rather than "SELECT 1": also catches a lock released behind our back
 # (pg_advisory_unlock_all, a pooler resetting the session). A one-bigint advisory key shows
 # its low 32 bits as objid with objsubid 1.
@@ -112,7 +114,14 @@ class AdvisoryLease:
                 self.last_error = f"{type(exc).__name__}: {exc}"
 
     def release(self) -> None:
-        """Give the lease up now (closing the session releases the lock)."""
+        """Give the lease up now: unlocked before this returns, so a standby asking next
+        gets it. Closing the session alone frees the lock only once the server has noticed
+        the closed socket, a moment later."""
         with self._lock:
+            if self._conn is not None:
+                try:
+                    self._conn.execute(text(_UNLOCK), {"name": self.name})
+                except Exception as exc:  # a dead session holds nothing; closing it is enough
+                    self.last_error = f"{type(exc).__name__}: {exc}"
             self._drop()
             self._last_try = self._clock()  # do not grab it straight back

@@ -34,6 +34,24 @@ def test_one_holder_at_a_time(lengine: Engine) -> None:
     b.release()
 
 
+_MY_DB_ADVISORY_LOCKS = text(
+    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")
+
+
+def test_release_unlocks_before_returning(lengine: Engine) -> None:
+    """A graceful hand-over is immediate: the lock is gone when release() returns, not once
+    the server notices the closed session (a standby asking at once used to miss it)."""
+    with lengine.connect() as watcher:  # already connected: it looks right after release()
+        before = int(watcher.execute(_MY_DB_ADVISORY_LOCKS).scalar() or 0)
+        for _ in range(20):
+            a = _lease(lengine)
+            assert a.held()
+            a.release()
+            assert int(watcher.execute(_MY_DB_ADVISORY_LOCKS).scalar() or 0) == before
+            assert not a.holding
+
+
 def test_holder_session_killed_hands_over(lengine: Engine, engine: Engine) -> None:
     a, b = _lease(lengine), _lease(lengine)
     assert a.held() and not b.held()
