@@ -29,13 +29,14 @@ MAX_RECORD_BYTES = 16 * 2**20
 
 def _encode(record: Mapping[str, Any]) -> bytes:
     if isinstance(record, CheckedRecord):  # carries its canonical bytes (and has no dict)
-        return record.canonical + b"\n"
-    try:
-        data = json.dumps(
-            record, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-        ).encode()
-    except (TypeError, ValueError) as exc:
-        raise AuditUnavailable(f"decision record is not JSON: {exc}") from exc
+        data = record.canonical
+    else:
+        try:
+            data = json.dumps(
+                record, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+            ).encode()
+        except (TypeError, ValueError) as exc:
+            raise AuditUnavailable(f"decision record is not JSON: {exc}") from exc
     if len(data) > MAX_RECORD_BYTES:
         raise AuditUnavailable(f"decision record is {len(data)} bytes (limit {MAX_RECORD_BYTES})")
     return data + b"\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from broker.audit.index import _WRITER_CACHE_KIB, SearchIndex
@@ -30,21 +31,13 @@ def test_adding_leaves_again_is_harmless(tmp_path: Path) -> None:
 def test_concurrent_overlapping_adds(tmp_path: Path) -> None:
     index = SearchIndex(tmp_path / "index.sqlite")
     rows = [_fields(i) for i in range(2000)]
-    errors: list[BaseException] = []
 
-    def add() -> None:
-        try:
-            for lo in range(0, 2000, 250):
-                index.add(lo, rows[lo : lo + 250])
-        except BaseException as exc:  # reported below
-            errors.append(exc)
+    def add(_: int) -> None:
+        for lo in range(0, 2000, 250):
+            index.add(lo, rows[lo : lo + 250])
 
-    threads = [threading.Thread(target=add) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    with ThreadPoolExecutor(3) as pool:
+        list(pool.map(add, range(3)))  # re-raises the first failure, if any
     assert index.search(limit=1000, after=999) == list(range(1000, 2000))
     index.close()
 
