@@ -14,7 +14,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
@@ -105,7 +105,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8750
     grpc_port: int | None = Field(default=None, description="Envoy ext_authz gRPC port; off when unset")
-    log_level: str = "info"
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     max_body_bytes: int = 1_048_576
     decision_cache_size: int = 100_000
 
@@ -115,6 +115,11 @@ class Settings(BaseSettings):
     rate_limit_principal_burst: float = Field(default=10000, gt=0)
     rate_limit_auth_failures_rps: float = Field(default=2, gt=0, description="per client IP, failed auth")
     rate_limit_auth_failures_burst: float = Field(default=30, gt=0)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_any_case(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
 
     @field_validator("hs256_secret")
     @classmethod
@@ -167,3 +172,30 @@ class Settings(BaseSettings):
     @property
     def audit_dir(self) -> Path:
         return self.data_dir / "audit"
+
+
+class ConfigError(ValueError):
+    """Settings the broker cannot start with; the message names every bad setting."""
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """:class:`Settings`, or a :class:`ConfigError` naming each bad value by its variable.
+
+    The values themselves are not repeated: one of them may be a secret.
+    """
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        config = os.environ.get("TOLLGATE_CONFIG")
+        problems = []
+        for err in exc.errors():
+            loc = [str(p) for p in err["loc"]]
+            where = f"TOLLGATE_{loc[0].upper()}" if loc else "settings"
+            if config and loc:
+                where += f" (or {'.'.join(loc)} in {config})"
+            elif len(loc) > 1:
+                where += f" ({'.'.join(loc)})"
+            problems.append(f"{where}: {err['msg']}")
+        raise ConfigError("invalid settings:\n  " + "\n  ".join(problems)) from None
+    except ValueError as exc:  # the settings file: unreadable, not TOML/JSON (with its line)
+        raise ConfigError(str(exc)) from None

@@ -38,9 +38,13 @@ def merge_log_context(_logger: Any, _method: str, event_dict: MutableMapping[str
 
 
 def configure_logging(level: str = "info") -> None:
-    """JSON lines on stderr; the request's context (request_id, tenant, decision_id) merged in."""
+    """JSON lines on stderr; the request's context (request_id, tenant, decision_id) merged in.
+
+    The standard library's records (uvicorn, alembic, the audit supervisor) come out as the
+    same JSON lines, with their logger's name, so a log pipeline parses every line alike.
+    """
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
-    logging.basicConfig(format="%(message)s", stream=sys.stderr, level=numeric)
+    configure_stdlib_logging(numeric)
     structlog.configure(
         processors=[
             merge_log_context,
@@ -53,3 +57,36 @@ def configure_logging(level: str = "info") -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
+
+
+class _JsonHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Marks the handler this module installed, so configuring again replaces it."""
+
+
+def configure_stdlib_logging(level: int, **static: Any) -> None:
+    """Render standard-library log records as JSON lines on stderr, ``static`` added to each."""
+
+    def add_static(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        event_dict.update(static)
+        return event_dict
+
+    handler = _JsonHandler(sys.stderr)
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[
+            merge_log_context,
+            structlog.stdlib.add_log_level,
+            structlog.stdlib.add_logger_name,
+            add_static,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+        ],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(),
+        ],
+    ))
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, _JsonHandler)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)

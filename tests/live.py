@@ -28,6 +28,7 @@ class LiveBroker:
     grpc_port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     env: dict[str, str] = field(default_factory=dict)
+    new_session: bool = False  # its own process group, as a terminal runs it (for signal tests)
 
     @property
     def url(self) -> str:
@@ -53,6 +54,7 @@ class LiveBroker:
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=self.new_session,
         )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

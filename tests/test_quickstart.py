@@ -56,3 +56,16 @@ def test_cli_help_lists_every_command() -> None:
     ).stdout
     for command in ("serve", "token", "registry", "policy", "audit", "engine"):
         assert command in out
+
+
+def test_serve_with_a_bad_setting_says_which_and_exits_2(tmp_path: Path) -> None:
+    import os
+
+    env = {**os.environ, "TOLLGATE_LOG_LEVEL": "loud", "TOLLGATE_DATA_DIR": str(tmp_path)}
+    for command in (["serve"], ["token", "issue", "--role", "gateway"]):
+        run = subprocess.run([sys.executable, "-m", "broker.cli.main", *command], check=False, cwd=ROOT, env=env,
+                             capture_output=True, text=True)
+        assert run.returncode == 2, run
+        assert run.stderr.startswith("tollgate: invalid settings:\n  TOLLGATE_LOG_LEVEL: Input should be")
+        assert "Traceback" not in run.stderr
+    assert not any(tmp_path.iterdir())  # nothing was started or written

@@ -197,8 +197,10 @@ class AuditProcess(LogReader):
         root = str(Path(broker.__file__).resolve().parents[1])
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
         fds = (child_control.fileno(), child_data.fileno())
+        # Its own process group: a Ctrl-C in the broker's terminal is the broker's to handle. The
+        # broker drains its requests, then closes the control socket, and the worker stops.
         proc = subprocess.Popen([sys.executable, "-m", "broker.audit.worker", *map(str, fds)],
-                                pass_fds=fds, env=env, stdin=subprocess.DEVNULL)
+                                pass_fds=fds, env=env, stdin=subprocess.DEVNULL, process_group=0)
         child_control.close()
         child_data.close()
         try:
@@ -253,7 +255,8 @@ class AuditProcess(LogReader):
                 control.shutdown(socket.SHUT_WR)  # end of file: the worker closes the log
         if proc is not None:
             try:
-                proc.wait(120)
+                if (code := proc.wait(120)) != 0:
+                    log.error("audit worker exited with code %s while closing the log", code)
             except subprocess.TimeoutExpired:
                 log.error("audit worker did not stop; killing it")
                 proc.kill()

@@ -8,12 +8,14 @@ control socket is ``J {"op": "start", ...}``; the worker recovers the log, publi
 checkpoint and answers (or answers ``E`` and exits). After that each socket is served by its
 own thread: appends are sequenced as they arrive and acknowledged once durable, operations are
 answered in order. End of file on the control socket (the broker closed it, or died) closes
-the log -- integrating and publishing whatever is durable -- and ends the process.
+the log -- integrating and publishing whatever is durable -- and ends the process. It ignores
+SIGINT and SIGTERM: only the broker, which drains its requests first, decides when it stops.
 """
 
 from __future__ import annotations
 
 import logging
+import signal
 import socket
 import sys
 import threading
@@ -27,6 +29,7 @@ from broker.audit import wire
 from broker.audit.log import AuditLog
 from broker.audit.witness import WitnessClient
 from broker.errors import BadRequest
+from broker.logging import configure_stdlib_logging
 
 log = logging.getLogger("broker.audit.worker")
 
@@ -125,8 +128,13 @@ def _operation(body: bytes) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format="audit-worker %(levelname)s %(name)s: %(message)s")
+    # The broker owns this process's life: a stop signal sent to the whole group (systemd's
+    # KillMode=control-group, a Ctrl-C) must not end the log while the broker still drains
+    # requests that need it. End of file on the control socket -- the broker closing it, or
+    # dying -- is what stops the worker; SIGKILL still does, and loses no acknowledged record.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    configure_stdlib_logging(logging.WARNING, process="audit-worker")
     control = _Connection(socket.socket(fileno=int(argv[0])))
     data = _Connection(socket.socket(fileno=int(argv[1])))
     frames = control.frames()

@@ -41,7 +41,7 @@ def serve(
     import uvicorn
 
     from broker.app import create_app
-    from broker.config import Settings
+    from broker.cli.settings import settings_or_exit
 
     overrides: dict[str, object] = {}
     if host is not None:
@@ -52,12 +52,13 @@ def serve(
         overrides["data_dir"] = data_dir
     if demo:
         overrides["include_demo"] = True
-    settings = Settings(**overrides)  # type: ignore[arg-type]
+    settings = settings_or_exit(**overrides)
     uvicorn.run(
         create_app(settings),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        log_config=None,  # uvicorn's records go to the broker's JSON log handler (broker.logging)
         access_log=False,
     )
 

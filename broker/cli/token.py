@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from broker.config import Settings
+from broker.cli.settings import settings_or_exit
 from broker.security.keys import ensure_dev_token_key
 from broker.security.principal import ROLES
 from broker.security.tokens import issue_token
@@ -40,7 +40,7 @@ def issue(
     bad = sorted(set(role) - ROLES)
     if bad:
         raise typer.BadParameter(f"unknown role(s) {bad}; choose from {sorted(ROLES)}", param_hint="--role")
-    settings = Settings(data_dir=data_dir) if data_dir else Settings()
+    settings = settings_or_exit(data_dir=data_dir) if data_dir else settings_or_exit()
     key = ensure_dev_token_key(settings.keys_dir)
     token = issue_token(
         key,

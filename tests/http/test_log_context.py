@@ -61,3 +61,37 @@ def test_configured_logs_carry_the_context() -> None:
                                     "log_level": "error"}]
     finally:
         structlog.configure(**previous)
+
+
+_STDLIB_SCRIPT = """
+import asyncio, logging
+from broker.logging import bind_log, configure_logging, start_log_context
+configure_logging("info")
+configure_logging("info")  # again (a second app in one process): still one line per record
+async def request():
+    start_log_context(request_id="r7")
+    bind_log(tenant="t7")
+    logging.getLogger("alembic.runtime.migration").info("Running upgrade %s", "0001")
+    try:
+        1 / 0
+    except ZeroDivisionError:
+        logging.getLogger("broker.audit.process").exception("audit worker lost")
+    logging.getLogger("uvicorn.error").debug("below the level")
+asyncio.run(request())
+"""
+
+
+def test_standard_library_records_are_json_lines_with_the_request_context() -> None:
+    import json
+    import subprocess
+    import sys
+
+    err = subprocess.run([sys.executable, "-c", _STDLIB_SCRIPT], check=True, capture_output=True,
+                         text=True).stderr
+    lines = [json.loads(line) for line in err.splitlines()]
+    assert [(r["logger"], r["level"], r["event"]) for r in lines] == [
+        ("alembic.runtime.migration", "info", "Running upgrade 0001"),
+        ("broker.audit.process", "error", "audit worker lost"),
+    ]
+    assert all(r["request_id"] == "r7" and r["tenant"] == "t7" and r["timestamp"].endswith("Z") for r in lines)
+    assert "ZeroDivisionError" in lines[1]["exception"]

@@ -140,3 +140,29 @@ def test_settings_errors_are_clear(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("TOLLGATE_CONFIG", str(bad))
     with pytest.raises(ValueError, match="top level"):
         Settings()
+
+
+def test_load_settings_names_each_bad_variable_and_never_echoes_a_value(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from broker.config import ConfigError, load_settings
+
+    monkeypatch.setenv("TOLLGATE_LOG_LEVEL", "WARNING")  # any case
+    assert load_settings().log_level == "warning"
+    monkeypatch.setenv("TOLLGATE_LOG_LEVEL", "verbose")
+    monkeypatch.setenv("TOLLGATE_HS256_SECRET", "too-short-secret")
+    with pytest.raises(ConfigError) as exc:
+        load_settings()
+    message = str(exc.value)
+    assert "TOLLGATE_LOG_LEVEL: Input should be 'critical'" in message
+    assert "TOLLGATE_HS256_SECRET: Value error, TOLLGATE_HS256_SECRET must be at least 32 bytes" in message
+    assert "too-short-secret" not in message and "verbose" not in message
+    for name in ("TOLLGATE_LOG_LEVEL", "TOLLGATE_HS256_SECRET"):
+        monkeypatch.delenv(name)
+    cfg = tmp_path / "tollgate.toml"
+    cfg.write_text('port = "x"\n')
+    monkeypatch.setenv("TOLLGATE_CONFIG", str(cfg))
+    with pytest.raises(ConfigError, match=rf"TOLLGATE_PORT \(or port in {cfg}\): Input should be a valid integer"):
+        load_settings()
+    cfg.write_text("port = 1\n[broken\n")
+    with pytest.raises(ConfigError, match="at line 2"):
+        load_settings()
