@@ -14,6 +14,7 @@ format, the sequencer and the integration code are the same ones the single-proc
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from broker.audit.log import AuditLog
 from broker.audit.note import parse_note
 from broker.audit.storage.base import LogStorage, SequenceStore
 from broker.audit.storage.pg_objects import CheckpointSuperseded
-from broker.errors import BadRequest
+from broker.errors import BadRequest, Conflict
 from broker.replicas.lease import AdvisoryLease
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ class ReplicatedAuditLog(AuditLog):
         self._leading = False
         self._followed: bytes | None = None
         self._shared_size = 0
+        self._retires_at: int | None = None  # when the shared key history ends this replica's keys
         self.takeovers = 0
 
     @property
@@ -96,6 +98,7 @@ class ReplicatedAuditLog(AuditLog):
         if note is None or note == self._followed:
             return
         cp = parse_checkpoint(parse_note(note)[0])
+        self._note_key_history()  # the integrator may have rotated the log key
         self.reindex(cp.size)  # before announcing the size, so wait_published implies search
         self._builder = self._recover_tree()
         self._published_size = cp.size
@@ -133,8 +136,29 @@ class ReplicatedAuditLog(AuditLog):
             self.lease.release()
 
     def _expire_keys(self) -> None:
-        if self._leading:
-            super()._expire_keys()
+        if not self._leading:
+            return
+        if all(exp is not None and exp < self._clock() for _, exp in self._signers):
+            # Every key this replica holds is past the end the shared history gave it (a
+            # rotation made elsewhere, whose new key this replica lacks): never sign with a
+            # retired key. Hand the lease to a replica that holds the current one.
+            self._leading = False
+            self.lease.release()
+            raise BadRequest(self._retired_message(), code="AUDIT_KEY_RETIRED")
+        super()._expire_keys()
+
+    def rotate_key(self, new_key: Ed25519PrivateKey, *, key_name: str | None = None,
+                   overlap_s: float = 86400.0, actor: str = "system") -> str:
+        # The integrator is the one writer of the shared key history and the one signer. A
+        # follower's rotation would not reach the integrator's signers, and the integrator's
+        # next history write would drop the new key.
+        if not self._leading:
+            raise Conflict("this replica follows the shared audit log; rotate the log key on the "
+                           "integrator replica (its audit health says role: integrator)",
+                           code="AUDIT_NOT_INTEGRATOR")
+        vkey = super().rotate_key(new_key, key_name=key_name, overlap_s=overlap_s, actor=actor)
+        self._note_key_history()
+        return vkey
 
     def _load_keys(self) -> None:
         # Replicas must sign with the one log key: a replica with another key would otherwise
@@ -147,6 +171,25 @@ class ReplicatedAuditLog(AuditLog):
                     "this replica's audit log key is not a key of the shared log; every replica "
                     "must be configured with the same log key", details={"vkey": mine})
         super()._load_keys()
+        # A key the shared history rotated out signs only until the end of its overlap.
+        ends = {p.vkey: p.not_after for p in self._periods}
+        self._signers = [(s, ends.get(s.vkey) if exp is None else exp) for s, exp in self._signers]
+        self._note_key_history()
+
+    def _note_key_history(self) -> None:
+        """Remember when the shared key history ends the last of this replica's keys (None:
+        one of them is current), re-reading the history a follower does not write."""
+        periods = self._periods
+        if not self._leading and self.storage.exists(KEY_HISTORY_PATH):
+            periods = parse_key_history(parse_note(self.storage.get(KEY_HISTORY_PATH))[0])[1]
+        ends = {p.vkey: p.not_after for p in periods}
+        mine = [ends.get(s.vkey) for s, _ in self._signers if s.vkey in ends]
+        self._retires_at = None if not mine or None in mine else max(e for e in mine if e is not None)
+
+    def _retired_message(self) -> str:
+        when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self._retires_at or 0))
+        return (f"this replica's audit log key was retired at {when}: it may not integrate or sign "
+                "checkpoints; install the current log key (see GET /v1/audit/keys) and restart it")
 
     # -- life cycle and status ---------------------------------------------------------------
 
@@ -157,6 +200,9 @@ class ReplicatedAuditLog(AuditLog):
     def health(self) -> dict[str, Any]:
         status = super().health()
         status["role"] = "integrator" if self._leading else "follower"
+        if self._retires_at is not None and self._clock() > self._retires_at and status["status"] == "ok":
+            # Appends still work; what it cannot do is take over if the integrator goes.
+            status["status"], status["reason"] = "degraded", self._retired_message()
         status["sequenced"] = max(status["sequenced"], self._shared_size)
         if self.lease.last_error:
             status["lease_error"] = self.lease.last_error

@@ -12,10 +12,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import text
 
 from broker.audit.export import export_log
+from broker.audit.note import Ed25519Verifier, parse_note
 from broker.audit.reader import LogReader
 from broker.audit.storage.pg_objects import PgLogStorage
 from broker.audit.verify import verify_export
-from broker.errors import BadRequest
+from broker.errors import BadRequest, Conflict
 from broker.replicas.audit import ReplicatedAuditLog
 from broker.replicas.wiring import Replicas
 from tests.audit.conftest import make_decision
@@ -157,3 +158,60 @@ def test_cli_exports_and_proves_a_replicated_log_from_postgresql(make_replica: M
     bad = pg_url.rsplit("/", 1)[0] + "/no_such_database_here"
     r = runner.invoke(app, ["export", "--out", str(tmp_path / "x"), "--database-url", bad])
     assert r.exit_code == 2 and "no_such_database_here" in r.output  # a clear usage error
+
+
+def _signed_by(note: bytes, *vkeys: str) -> list[bool]:
+    ids = {s.key_id for s in parse_note(note)[1]}
+    return [Ed25519Verifier.from_vkey(v).key_id in ids for v in vkeys]
+
+
+def _kill_session(replica: ReplicatedAuditLog) -> None:
+    assert replica.lease._conn is not None
+    pid = replica.lease._conn.execute(text("SELECT pg_backend_pid()")).scalar()
+    with replica.lease.engine.connect() as conn:
+        conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+
+
+def test_key_rotation_is_the_integrators_and_a_replica_with_the_old_key_signs_only_in_the_overlap(
+        make_replica: Make, pg_url: str, tmp_path: Path) -> None:
+    a = make_replica("a")
+    b = make_replica("b")
+    assert a.leading
+    old = a.vkeys[0]
+    with pytest.raises(Conflict) as refused:
+        b.rotate_key(Ed25519PrivateKey.generate(), overlap_s=60)
+    assert refused.value.code == "AUDIT_NOT_INTEGRATOR"
+    new = a.rotate_key(Ed25519PrivateKey.generate(), overlap_s=1.5)  # b never gets this key
+    # The integrator dies during the overlap; b, holding only the old key, takes over.
+    a.lease.retry_s = 3600  # a stays out of the race until the overlap is over
+    _kill_session(a)
+    _wait(lambda: b.leading)
+    during = b.append(make_decision(1))
+    b.wait_published(during)
+    assert _signed_by(b.checkpoint_note(), old, new) == [True, False]  # still valid: the overlap
+    # At the end of the overlap b steps down rather than sign with a retired key ...
+    _wait(lambda: not b.leading)
+    assert "retired" in b.health()["reason"] and "GET /v1/audit/keys" in b.health()["reason"]
+    # ... and a replica holding the current key integrates from there on.
+    a.lease.retry_s = 0.05
+    _wait(lambda: a.leading)
+
+    # The old key's period ends on a whole second; a's own overlap may run up to a second longer.
+    def new_key_alone() -> bool:
+        index = b.append(make_decision(2))
+        a.wait_published(index)
+        b.wait_published(index)
+        return _signed_by(a.checkpoint_note(), old, new) == [False, True]
+
+    _wait(new_key_alone, timeout=5)
+    assert a.health()["status"] == "ok"
+    health = b.health()  # appends work; it only cannot take over: degraded, and why
+    assert (health["status"], health["role"]) == ("degraded", "follower") and "retired" in health["reason"]
+    # Auditors see an honest log: every checkpoint was signed inside its key's period.
+    reps = Replicas(pg_url)
+    try:
+        export_log(LogReader(PgLogStorage(reps.engine)), tmp_path / "export")
+    finally:
+        reps.close()
+    result = verify_export(tmp_path / "export", keys=[old, new])
+    assert result.ok and not result.warnings, result.verdict()
