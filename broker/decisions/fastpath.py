@@ -26,6 +26,7 @@ from broker.decisions.model import PreflightQuery
 from broker.decisions.schemas import PreflightIn
 from broker.decisions.service import DecisionService
 from broker.errors import AuthenticationFailed, Forbidden, TollgateError
+from broker.http.asgi import json_bytes, send_json
 from broker.http.middleware import bind_request, content_length_over, reject_too_large, request_id_of
 from broker.http.ratelimit import Admission, RateLimiter, bearer_of, too_many
 from broker.logging import bind_log
@@ -70,14 +71,7 @@ class _Headers:
 
 
 async def _respond(send: Send, status: int, body: Any, extra: list[tuple[bytes, bytes]]) -> None:
-    data = json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
-    await _send_json(send, status, data, extra)
-
-
-async def _send_json(send: Send, status: int, data: bytes, extra: list[tuple[bytes, bytes]]) -> None:
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()), *extra]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": data})
+    await send_json(send, status, json_bytes(body), extra)
 
 
 def _validation_body(exc: ValidationError) -> dict[str, Any]:
@@ -182,7 +176,7 @@ class PreflightFastPath:
                 return 422
         bind_log(tenant=query.tenant)
         decision = await service.decide_async(query, principal)
-        await _send_json(send, 200, decision_body(decision), tail)
+        await send_json(send, 200, decision_body(decision), tail)
         return 200
 
     async def _parse(self, body: bytes, is_json: bool, send: Send, tail: list[tuple[bytes, bytes]],

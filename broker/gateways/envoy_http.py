@@ -8,7 +8,6 @@ Envoy applies its own ``failure_mode_allow`` (which we recommend leaving false).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -18,6 +17,7 @@ from broker.decisions.service import DecisionService
 from broker.decisions.views import decision_json
 from broker.gateways.auth import authenticate_gateway
 from broker.gateways.extract import HeaderNames, query_from_headers, reason_codes
+from broker.http.asgi import json_bytes
 
 router = APIRouter(tags=["gateways"])
 PREFIX = "/ext-authz"
@@ -56,16 +56,18 @@ async def _check(request: Request) -> Response:
         "reasons": doc["reasons"],
     }
     return Response(
-        json.dumps(body_out, ensure_ascii=False).encode(),
+        json_bytes(body_out),
         status_code=403,
         media_type="application/json",
         headers=out_headers,
     )
 
 
-router.add_api_route(
-    PREFIX, _check, methods=_METHODS, summary="Envoy ext_authz (HTTP service)", include_in_schema=True
-)
-router.add_api_route(
-    PREFIX + "/{path:path}", _check, methods=_METHODS, summary="Envoy ext_authz (HTTP service, with path)"
-)
+# One route per method: a route serving several methods gives them all one OpenAPI operationId,
+# and client generators refuse a document with duplicates.
+for _method in _METHODS:
+    router.add_api_route(PREFIX, _check, methods=[_method], summary="Envoy ext_authz (HTTP service)",
+                         operation_id=f"ext_authz_{_method.lower()}")
+    router.add_api_route(PREFIX + "/{path:path}", _check, methods=[_method],
+                         summary="Envoy ext_authz (HTTP service, with path)",
+                         operation_id=f"ext_authz_path_{_method.lower()}")

@@ -8,14 +8,13 @@
 
 from __future__ import annotations
 
-import json
 import random
 import re
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from broker.errors import PayloadTooLarge
+from broker.http.asgi import json_bytes, send_json
 from broker.logging import start_log_context
 
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -101,19 +100,5 @@ class RequestContextMiddleware:
 
 
 async def reject_too_large(send: Send, limit: int, request_id: str) -> None:
-    body: dict[str, Any] = {
-        "error": {"code": "PAYLOAD_TOO_LARGE", "message": f"request body exceeds {limit} bytes"}
-    }
-    data = json.dumps(body).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(data)).encode()),
-                (b"x-request-id", request_id.encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": data})
+    body = {"error": {"code": "PAYLOAD_TOO_LARGE", "message": f"request body exceeds {limit} bytes"}}
+    await send_json(send, 413, json_bytes(body), [(b"x-request-id", request_id.encode())])

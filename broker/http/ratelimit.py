@@ -23,7 +23,6 @@ limit (an evicted bucket simply starts full again).
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections import OrderedDict
@@ -33,6 +32,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from broker.errors import AuthenticationFailed
+from broker.http.asgi import json_bytes, send_json
 from broker.security.principal import Principal
 from broker.security.tokens import TokenVerifier
 
@@ -238,15 +238,4 @@ async def too_many(send: Send, retry_after: int, what: str,
     """Answer 429 (``extra``: further response headers)."""
     body = {"error": {"code": "RATE_LIMITED", "message": f"too many requests for {what}; retry later",
                       "details": {"retry_after_s": retry_after}}}
-    data = json.dumps(body).encode()
-    await send({
-        "type": "http.response.start",
-        "status": 429,
-        "headers": [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(data)).encode()),
-            (b"retry-after", str(retry_after).encode()),
-            *(extra or ()),
-        ],
-    })
-    await send({"type": "http.response.body", "body": data})
+    await send_json(send, 429, json_bytes(body), [(b"retry-after", str(retry_after).encode()), *(extra or ())])

@@ -38,6 +38,7 @@ def test_deny_is_403_with_reason_codes(broker: LiveBroker, gateway_token: str) -
     assert body["allow"] is False and body["decision_id"] == r.headers["x-tollgate-decision-id"]
     assert "RESIDENCY_VIOLATION" in {x["code"] for x in body["reasons"]}
     assert "RESIDENCY_VIOLATION" in r.headers["x-tollgate-reasons"]
+    assert r.content == json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()  # compact
 
 
 def test_model_read_from_forwarded_json_body(broker: LiveBroker, gateway_token: str) -> None:
@@ -75,3 +76,15 @@ def test_tenant_scoped_gateway_token(broker: LiveBroker) -> None:
     scoped = broker.token("gateway", tenants=["demo-uk"])
     r = httpx.post(broker.url + "/ext-authz/x", headers=headers(scoped, ALLOWED))
     assert r.status_code == 403 and r.json()["error"]["code"] == "TENANT_FORBIDDEN"
+
+
+def test_every_method_is_served_and_documented_under_its_own_operation_id(broker: LiveBroker,
+                                                                          gateway_token: str) -> None:
+    for method in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"):
+        for path in ("/ext-authz", "/ext-authz/v1/chat/completions"):
+            r = httpx.request(method, broker.url + path, headers=headers(gateway_token, ALLOWED))
+            assert r.status_code == 200, (method, path, r.text)
+    spec = httpx.get(broker.url + "/openapi.json").json()
+    ids = [op["operationId"] for item in spec["paths"].values() for op in item.values()]
+    assert len(ids) == len(set(ids))  # client generators refuse duplicates
+    assert set(spec["paths"]["/ext-authz/{path}"]) == {"get", "post", "put", "patch", "delete", "head", "options"}

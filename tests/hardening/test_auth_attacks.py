@@ -298,6 +298,7 @@ def test_principal_is_limited_with_429_and_retry_after(limited: tuple[InProcess,
     r = broker.client.post("/v1/preflight", json=ALLOWED, headers=h)
     assert r.status_code == 429 and error_code(r) == "RATE_LIMITED"
     assert int(r.headers["retry-after"]) >= 1 and r.headers.get("x-request-id")
+    assert r.content == json.dumps(r.json(), separators=(",", ":")).encode()  # FastAPI's format
     # Another principal is not affected, on any endpoint.
     assert broker.client.post("/v1/preflight", json=ALLOWED, headers=broker.auth("gateway", subject="polite")
                               ).status_code == 200

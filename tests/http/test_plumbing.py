@@ -88,6 +88,8 @@ def test_body_limit_by_content_length_and_by_stream() -> None:
     assert c.post("/raw", content=b"x" * 999).json() == {"size": 999}
     r = c.post("/raw", content=b"x" * 5000)
     assert r.status_code == 413 and r.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
+    # Answered by the raw ASGI layer, in FastAPI's own JSON format (compact, UTF-8).
+    assert r.content == json.dumps(r.json(), separators=(",", ":")).encode()
 
     def chunks() -> Any:  # no content-length: the cap is enforced while streaming
         for _ in range(10):
