@@ -150,8 +150,8 @@ class ReplicatedAuditLog(AuditLog):
     def rotate_key(self, new_key: Ed25519PrivateKey, *, key_name: str | None = None,
                    overlap_s: float = 86400.0, actor: str = "system") -> str:
         # The integrator is the one writer of the shared key history and the one signer. A
-        # follower's rotation would not reach the integrator's signers, and the integrator's
-        # next history write would drop the new key.
+        # follower's rotation would not reach the integrator's signers (the old key would go on
+        # signing past its overlap), and an integrator's later history write could drop the key.
         if not self._leading:
             raise Conflict("this replica follows the shared audit log; rotate the log key on the "
                            "integrator replica (its audit health says role: integrator)",

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from broker.decisions.snapshot import release_thread_engine
 from broker.lifecycle.errors import InvalidTransition
 from broker.lifecycle.scheduler import ActivationScheduler
 from broker.lifecycle.states import State
@@ -42,15 +43,25 @@ def test_activation_is_atomic_under_concurrent_load(sqlite_env: Env) -> None:
     stop = threading.Event()
     seen: list[tuple[str, int, dict[str, Any]]] = []
     errors: list[BaseException] = []
+    kept: list[Any] = []
 
     def load() -> None:
+        used: set[Any] = set()  # engines this thread evaluated on
         try:
             while not stop.is_set():
                 for i, inp in enumerate(inputs):
+                    used.add(env.activator.live.engine)
                     revision, decision = env.activator.evaluate(inp)
+                    used.add(env.activator.live.engine)
                     seen.append((revision, i, decision))
         except BaseException as exc:
             errors.append(exc)
+        finally:
+            # A regorus engine must be freed on the thread that built it: free this thread's
+            # now, and leave the last references to the main thread (which built the others).
+            for engine in used:
+                release_thread_engine(engine)
+            kept.extend(used)
 
     threads = [threading.Thread(target=load) for _ in range(4)]
     for t in threads:
