@@ -12,7 +12,7 @@ from broker import __version__
 from broker.config import Settings
 from broker.decisions.fastpath import PATH as PREFLIGHT_PATH
 from broker.decisions.fastpath import PreflightFastPath
-from broker.http import health
+from broker.http import health, metrics
 from broker.http.errors import install_error_handlers
 from broker.http.middleware import RequestContextMiddleware
 from broker.http.ratelimit import RateLimitMiddleware
@@ -73,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # POST /v1/preflight: the same request context, body cap and rate limits, in one handler.
     app.preflight = PreflightFastPath(_unreachable, max_body_bytes=settings.max_body_bytes)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     for router in runtime.routers():
         app.include_router(router)
     return app

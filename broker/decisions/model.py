@@ -59,10 +59,15 @@ class Outcome:
     # Presentation layers memoise this outcome's encoded forms here (broker.decisions.encoded):
     # a cached outcome is served many times, and its reasons are the bulk of every answer.
     memo: Any = field(default=None, init=False, compare=False, repr=False)
+    # The reason codes, once: every decision served from this outcome is counted by them.
+    codes: tuple[str, ...] = field(default=(), init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "codes", tuple(r["code"] for r in self.reasons))
 
     @property
     def reason_codes(self) -> list[str]:
-        return [r["code"] for r in self.reasons]
+        return list(self.codes)
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -22,6 +22,7 @@ from broker.decisions.cache import DecisionCache
 from broker.decisions.catalog import CatalogIndex
 from broker.decisions.model import EngineInfo, Outcome
 from broker.decisions.outcome import parse_outcome
+from broker.decisions.stats import DecisionStats
 from broker.engine.interface import PolicyBundle, PolicyEngine
 from broker.errors import EngineFailure, TollgateError, Unavailable
 from registry.model import Registry
@@ -61,9 +62,23 @@ class PolicySnapshot:
     cache: DecisionCache
     engine_info: EngineInfo
     generation: int = field(default_factory=lambda: next(_generations))
+    stats: DecisionStats | None = field(default=None, compare=False, repr=False)
 
     def evaluate(self, input: Mapping[str, Any]) -> Outcome:
         """Run the engine; any failure at all (even a Rust panic) becomes EngineFailure."""
+        stats = self.stats
+        if stats is None:
+            return self._evaluate(input)
+        started = time.perf_counter()
+        try:
+            outcome = self._evaluate(input)
+        except TollgateError as exc:
+            stats.failed(exc.code)
+            raise
+        stats.evaluated(time.perf_counter() - started)
+        return outcome
+
+    def _evaluate(self, input: Mapping[str, Any]) -> Outcome:
         try:
             document = self.engine.evaluate(input)
         except TollgateError as exc:
@@ -94,7 +109,8 @@ class PolicySnapshot:
 
 
 def build_snapshot(
-    inputs: SnapshotInputs, engine_factory: Callable[[], PolicyEngine], *, cache_size: int = 100_000
+    inputs: SnapshotInputs, engine_factory: Callable[[], PolicyEngine], *, cache_size: int = 100_000,
+    stats: DecisionStats | None = None,
 ) -> PolicySnapshot:
     """Load a fresh engine with ``inputs`` and probe it. Old snapshots keep their own engines."""
     engine = engine_factory()
@@ -113,6 +129,7 @@ def build_snapshot(
         catalog=CatalogIndex.from_data(inputs.data),
         cache=DecisionCache(cache_size),
         engine_info=EngineInfo(engine.name, engine.version),
+        stats=stats,
     )
     snap.probe()
     release_thread_engine(engine)
@@ -160,6 +177,7 @@ class SnapshotManager:
         self._worker: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.last_error: str | None = None
+        self.stats = DecisionStats()  # shared by every snapshot this manager builds
 
     def close(self) -> None:
         """Take the live snapshot down and free this thread's engine (call on the serving thread)."""
@@ -186,7 +204,7 @@ class SnapshotManager:
         self._listeners.append(listener)
 
     def build(self, inputs: SnapshotInputs) -> PolicySnapshot:
-        return build_snapshot(inputs, self._factory, cache_size=self._cache_size)
+        return build_snapshot(inputs, self._factory, cache_size=self._cache_size, stats=self.stats)
 
     def activate(self, snap: PolicySnapshot, *, warm: bool = True) -> None:
         """Make ``snap`` live. ``warm`` probes it on the calling thread first, so that thread's

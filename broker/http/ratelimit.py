@@ -139,6 +139,9 @@ class RateLimiter:
         self.config = config
         self.principals = _Buckets(config.principal_rate, config.principal_burst, config.max_buckets)
         self.failures = _Buckets(config.failure_rate, config.failure_burst, config.max_buckets)
+        # For /metrics: requests refused 429 by bucket, and authentication failures charged.
+        self.limited = {"principal": 0, "address": 0}
+        self.auth_failures = 0
 
     @classmethod
     def for_state(cls, state: Any) -> RateLimiter:
@@ -165,6 +168,7 @@ class RateLimiter:
 
     def charge_failure(self, address: str, now: float) -> None:
         if self.config.enabled:
+            self.auth_failures += 1
             self.failures.take(address, now)
 
     def admit(self, scope: Scope) -> Admission:
@@ -184,12 +188,14 @@ class RateLimiter:
         if principal is not None:
             wait = self.principal_wait(principal.subject, now)
             if wait is not None:
+                self.limited["principal"] += 1
                 return Admission(wait, "this principal")
             return Admission(token=token, principal=principal)
         client = scope.get("client")
         address = str(client[0]) if client else "unknown"
         wait = self.failure_wait(address, now)
         if wait is not None:
+            self.limited["address"] += 1
             return Admission(wait, "authentication failures from this address")
         return Admission(token=token, charge_on_401=address)
 

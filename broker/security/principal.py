@@ -13,6 +13,7 @@ class Role(StrEnum):
     OFFICER = "officer"  # edits registry and policies
     APPROVER = "approver"  # approves policy versions proposed by someone else
     AUDITOR = "auditor"  # reads the audit log
+    MONITOR = "monitor"  # reads /metrics, nothing else (a scraper's long-lived token)
     ADMIN = "admin"
 
 
