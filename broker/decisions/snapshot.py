@@ -147,11 +147,6 @@ def release_thread_engine(engine: PolicyEngine) -> None:
     release = getattr(engine, "release_thread", None)
     if callable(release):
         release()
-        return
-    local = getattr(engine, "_local", None)  # RegorusEngine's per-thread slot (see its docstring)
-    if local is not None:
-        local.engine = None
-        local.gen = None
 
 
 SwapListener = Callable[[PolicySnapshot], None]

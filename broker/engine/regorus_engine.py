@@ -2,10 +2,14 @@
 
 Facts that shape this adapter (measured, see /work/shared/research/engines.md):
 
-* A ``regorus.Engine`` is *unsendable*: calling it from another thread than its creator panics.
-  So we keep one engine per thread (``threading.local``), built lazily from the current
-  generation's modules and data JSON. A ``load`` builds a new generation and swaps one reference;
-  an evaluation reads that reference once, so it finishes on the generation it started with.
+* A ``regorus.Engine`` is *unsendable*: calling it from another thread than its creator panics,
+  and freeing it there leaks it (pyo3 reports "unsendable ... dropped on another thread"). So
+  each thread keeps its own native engines, one per adapter, built lazily from the current
+  generation's modules and data JSON, in a table only that thread ever touches (``_THREAD``):
+  an adapter collected or closed anywhere just retires its serial number, and each thread frees
+  its engines for retired adapters itself, on its next evaluation or when it exits. A ``load``
+  builds a new generation and swaps one reference; an evaluation reads that reference once, so
+  it finishes on the generation it started with.
 * Rust panics (e.g. ``strings.count(s, "")``) surface as ``PanicException``, a BaseException; every
   engine call is fenced and turned into EngineFailure, and the thread's engine is discarded.
 * Only the JSON-string APIs are used: they keep booleans boolean and 1.78e18 nanosecond ints
@@ -21,6 +25,7 @@ import itertools
 import re
 import threading
 import time
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -51,6 +56,25 @@ _UNDEFINED = '"<undefined>"'  # what the *_as_json APIs return for an undefined 
 _LOCATION = re.compile(r"-->\s*(?P<file>.+?):(?P<line>\d+):(?P<col>\d+)")
 _ERROR_LINE = re.compile(r"^error:\s*(?P<msg>.*)$", re.MULTILINE)
 _generations = itertools.count(1)
+_serials = itertools.count(1)
+_retired: set[int] = set()  # serials of adapters closed or collected (a set.add is atomic)
+
+
+class _ThreadEngines(threading.local):
+    """The calling thread's native engines: adapter serial -> (generation, engine)."""
+
+    def __init__(self) -> None:
+        self.slots: dict[int, tuple[_Generation, Any]] = {}
+        self.retired_seen = 0  # len(_retired) when this thread last freed retired engines
+
+    def purge(self) -> None:
+        """Free (on this, their own thread) the engines of adapters retired since last time."""
+        for serial in [s for s in self.slots if s in _retired]:
+            del self.slots[serial]
+        self.retired_seen = len(_retired)
+
+
+_THREAD = _ThreadEngines()
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,8 +120,9 @@ class RegorusEngine(PolicyEngine):
 
     def __init__(self) -> None:
         self._current: _Generation | None = None
-        self._local = threading.local()
+        self._serial = next(_serials)
         self._closed = False
+        weakref.finalize(self, _retired.add, self._serial)
 
     @property
     def bundle(self) -> PolicyBundle | None:
@@ -115,7 +140,10 @@ class RegorusEngine(PolicyEngine):
             if "-->" in message or "error:" in message:
                 raise PolicyCompileError(NAME, _diagnostics(message)) from None
             raise EngineFailure(f"{NAME}: load failed: {message}") from None
-        self._local.gen, self._local.engine = gen, engine
+        if self._serial in _retired:  # loaded again after close(): a fresh table entry
+            self._serial = next(_serials)
+            weakref.finalize(self, _retired.add, self._serial)
+        _THREAD.slots[self._serial] = (gen, engine)
         self._closed = False
         self._current = gen  # the swap: a single reference assignment is atomic under the GIL
 
@@ -123,16 +151,21 @@ class RegorusEngine(PolicyEngine):
         gen = self._current
         if gen is None or self._closed:
             raise EngineFailure(f"{NAME}: no policy loaded")
-        local = self._local
-        if getattr(local, "gen", None) is not gen:
-            try:
-                local.engine = _build(gen)
-            except BaseException as exc:
-                if is_fatal(exc):
-                    raise
-                raise EngineFailure(f"{NAME}: engine build failed: {clean_message(exc)}") from None
-            local.gen = gen
-        return local.engine
+        thread = _THREAD
+        if thread.retired_seen != len(_retired):
+            thread.purge()
+        slot = thread.slots.get(self._serial)
+        if slot is not None and slot[0] is gen:
+            return slot[1]
+        thread.slots.pop(self._serial, None)  # the old generation's engine goes first
+        try:
+            engine = _build(gen)
+        except BaseException as exc:
+            if is_fatal(exc):
+                raise
+            raise EngineFailure(f"{NAME}: engine build failed: {clean_message(exc)}") from None
+        thread.slots[self._serial] = (gen, engine)
+        return engine
 
     def _call(self, engine: Any, method: str, *args: str) -> str:
         try:
@@ -141,7 +174,7 @@ class RegorusEngine(PolicyEngine):
             if is_fatal(exc):
                 raise
             # After a panic the engine's internal state is not trusted: rebuild on next use.
-            self._local.gen = None
+            _THREAD.slots.pop(self._serial, None)
             raise EngineFailure(f"{NAME}: {type(exc).__name__}: {clean_message(exc)}") from None
         return result
 
@@ -197,14 +230,15 @@ class RegorusEngine(PolicyEngine):
     def release_thread(self) -> None:
         """Free the calling thread's native engine now (regorus engines may only be freed on the
         thread that built them; see broker.decisions.snapshot.release_thread_engine)."""
-        self._local.gen = self._local.engine = None
+        _THREAD.slots.pop(self._serial, None)
 
     def close(self) -> None:
-        # Engines owned by other threads are freed when those threads next notice the
-        # generation change or exit; this thread's engine is dropped now.
+        # Engines owned by other threads are freed by those threads, at their next evaluation
+        # or when they exit; this thread's engine is dropped now.
         self._closed = True
         self._current = None
-        self._local.gen = self._local.engine = None
+        _THREAD.slots.pop(self._serial, None)
+        _retired.add(self._serial)
 
 
 def _coverage(engine: Any) -> dict[str, FileCoverage]:

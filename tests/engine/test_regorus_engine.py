@@ -118,3 +118,43 @@ def test_run_tests_with_coverage(engine: RegorusEngine, bundle_with_tests: Polic
 
 def test_closed(engine: RegorusEngine, bundle: PolicyBundle) -> None:
     check_closed(engine, bundle)
+
+
+def test_an_adapter_dropped_elsewhere_has_its_engines_freed_by_their_own_threads(bundle: PolicyBundle) -> None:
+    """A native engine freed on another thread than its builder is leaked by pyo3 (and reported
+    as "unsendable ... dropped on another thread"): every thread frees its own."""
+    import gc
+    import sys
+
+    from broker.engine import regorus_engine
+
+    unraisable: list[str] = []
+    hook, sys.unraisablehook = sys.unraisablehook, lambda u: unraisable.append(repr(u.exc_value))
+    go, done, report = threading.Event(), threading.Event(), {}
+    held = [RegorusEngine()]  # the only reference, so that clearing it frees the adapter
+    held[0].load(bundle)
+    serial = held[0]._serial
+    keeper = RegorusEngine()
+    keeper.load(bundle)
+
+    def worker() -> None:
+        held[0].evaluate({"tenant": "t1", "region": "eu", "now_ns": 1})  # this thread's own engine
+        report["built"] = serial in regorus_engine._THREAD.slots
+        done.set()
+        go.wait(10)
+        keeper.evaluate({"tenant": "t1", "region": "eu", "now_ns": 1})  # frees the retired one here
+        report["after"] = serial in regorus_engine._THREAD.slots
+
+    try:
+        t = threading.Thread(target=worker)
+        t.start()
+        done.wait(10)
+        held.clear()  # the adapter dies on the main thread while the worker still holds an engine
+        gc.collect()
+        go.set()
+        t.join(10)
+        gc.collect()
+    finally:
+        sys.unraisablehook = hook
+    assert report == {"built": True, "after": False}
+    assert unraisable == []
