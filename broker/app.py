@@ -71,7 +71,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RateLimitMiddleware)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     # POST /v1/preflight: the same request context, body cap and rate limits, in one handler.
-    app.preflight = PreflightFastPath(_unreachable, max_body_bytes=settings.max_body_bytes)
+    app.preflight = fast = PreflightFastPath(_unreachable, max_body_bytes=settings.max_body_bytes)
+    app.state.preflight_stats = fast.stats
     app.include_router(health.router)
     app.include_router(metrics.router)
     for router in runtime.routers():

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import time
+from time import perf_counter
 from typing import Any
 
 import structlog
@@ -25,6 +26,7 @@ from broker.decisions.encoded import decision_body
 from broker.decisions.model import PreflightQuery
 from broker.decisions.schemas import PreflightIn
 from broker.decisions.service import DecisionService
+from broker.decisions.stats import PreflightStats
 from broker.errors import AuthenticationFailed, Forbidden, TollgateError
 from broker.http.asgi import json_bytes, send_json
 from broker.http.middleware import bind_request, content_length_over, reject_too_large, request_id_of
@@ -102,11 +104,13 @@ class PreflightFastPath:
         self._limiter: RateLimiter | None = None
         # Only touched from the event loop's thread, so a plain dict needs no lock.
         self._queries: dict[bytes, PreflightQuery] = {}
+        self.stats = PreflightStats()  # for /metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
+        started = perf_counter()
         headers = _Headers(scope, self.max_body)
         # The request context, as RequestContextMiddleware sets it up.
         request_id = request_id_of(headers.request_id)
@@ -114,6 +118,7 @@ class PreflightFastPath:
         tail = [(b"x-request-id", request_id.encode())]  # the last header of every answer
         if headers.too_large:
             await reject_too_large(send, self.max_body, request_id)
+            self.stats.answered(413, perf_counter() - started)
             return
         # The rate limits, as RateLimitMiddleware applies them.
         limiter = self._limiter
@@ -124,14 +129,15 @@ class PreflightFastPath:
         verdict = limiter.admit(scope) if headers.other_credentials else limiter.admit_token(scope, token)
         if verdict.retry_after is not None:
             await too_many(send, verdict.retry_after, verdict.what, tail)
+            self.stats.answered(429, perf_counter() - started)
             return
         status = 500
         try:
             status = await self._handle(scope, receive, send, headers=headers, token=token, tail=tail,
                                         verdict=verdict)
         except _BodyTooLarge:
+            status = 413
             await reject_too_large(send, self.max_body, request_id)
-            return
         except TollgateError as exc:
             status = exc.status
             extra = [(b"www-authenticate", b"Bearer"), *tail] if status == 401 else tail
@@ -142,6 +148,7 @@ class PreflightFastPath:
             log.exception("request.crashed", error=repr(exc))
             body = {"error": {"code": "INTERNAL_ERROR", "message": "internal error; see the broker log"}}
             await _respond(send, 500, body, tail)
+        self.stats.answered(status, perf_counter() - started)
         if status == 401 and verdict.charge_on_401 is not None:
             limiter.charge_failure(verdict.charge_on_401, time.monotonic())
 

@@ -37,3 +37,22 @@ class DecisionStats:
 
     def failed(self, code: str) -> None:
         self.evaluation_errors[code] = self.evaluation_errors.get(code, 0) + 1
+
+
+# Seconds the broker spends on one pre-flight, from the request's arrival at the handler to its
+# last byte handed to the server (a cache hit is ~10-30 µs, a miss ~100-200 µs here).
+PREFLIGHT_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+
+
+class PreflightStats:
+    """``POST /v1/preflight`` answers by status, and their handling time (the fast path's)."""
+
+    def __init__(self) -> None:
+        self.statuses: dict[int, int] = {}
+        self.counts = [0] * (len(PREFLIGHT_BUCKETS) + 1)
+        self.seconds = 0.0
+
+    def answered(self, status: int, seconds: float) -> None:
+        self.statuses[status] = self.statuses.get(status, 0) + 1
+        self.counts[bisect_left(PREFLIGHT_BUCKETS, seconds)] += 1
+        self.seconds += seconds

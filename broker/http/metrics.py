@@ -1,7 +1,8 @@
 """``GET /metrics``: the broker in Prometheus' text format (roles ``monitor`` or ``admin``).
 
-What OPA's ``/metrics`` gives an operator, for what Tollgate adds: decisions by outcome and by
-reason code, cache hits, engine evaluation time and failures, the audit log's progress (records
+What OPA's ``/metrics`` gives an operator, for what Tollgate adds: pre-flight answers by status
+and the broker's time per pre-flight, decisions by outcome and by reason code, cache hits,
+engine evaluation time and failures, the audit log's progress (records
 sequenced, integrated and covered by the last checkpoint, the checkpoint's age), the live policy
 and registry revisions, rate-limit refusals, plus the process, platform and GC collectors of
 ``prometheus_client``. Nothing is labelled by tenant or model: no cardinality explosion, and a
@@ -31,7 +32,7 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 import broker
-from broker.decisions.stats import EVALUATION_BUCKETS, DecisionStats
+from broker.decisions.stats import EVALUATION_BUCKETS, PREFLIGHT_BUCKETS, DecisionStats, PreflightStats
 from broker.security.deps import require_roles
 from broker.security.principal import Principal
 
@@ -53,8 +54,8 @@ class BrokerCollector(Collector):
         info.add_metric([broker.__version__], 1)
         yield info
         sources: list[tuple[str, Callable[[], list[Metric]]]] = [
-            ("decisions", self._decisions), ("policy", self._policy), ("audit", self._audit),
-            ("rate_limits", self._rate_limits),
+            ("preflight", self._preflight), ("decisions", self._decisions), ("policy", self._policy),
+            ("audit", self._audit), ("rate_limits", self._rate_limits),
         ]
         for name, source in sources:
             try:
@@ -67,6 +68,20 @@ class BrokerCollector(Collector):
         for name, count in sorted(self.errors.items()):
             errors.add_metric([name], count)
         yield errors
+
+    def _preflight(self) -> list[Metric]:
+        stats: PreflightStats | None = getattr(self.state, "preflight_stats", None)
+        if stats is None:
+            return []
+        answers = CounterMetricFamily("tollgate_preflight_responses", "POST /v1/preflight answers, by status",
+                                      labels=["status"])
+        for status, count in sorted(dict(stats.statuses).items()):
+            answers.add_metric([str(status)], count)
+        seconds = HistogramMetricFamily(
+            "tollgate_preflight_duration_seconds",
+            "Broker time per POST /v1/preflight, from the handler's start to the answer's last byte",
+            buckets=_cumulative(PREFLIGHT_BUCKETS, stats.counts), sum_value=stats.seconds)
+        return [answers, seconds]
 
     def _decisions(self) -> list[Metric]:
         manager = getattr(self.state, "snapshot_manager", None)
@@ -88,14 +103,10 @@ class BrokerCollector(Collector):
             decisions.add_metric(list(labels), count)
         for code, count in sorted(by_code.items()):
             reasons.add_metric([code], count)
-        counts = list(stats.evaluation_counts)
-        cumulative, buckets = 0, []
-        for bound, count in zip((*map(str, EVALUATION_BUCKETS), "+Inf"), counts, strict=True):
-            cumulative += count
-            buckets.append((bound, cumulative))
         seconds = HistogramMetricFamily("tollgate_engine_evaluation_seconds",
                                         "Policy engine evaluations (cache misses, routing tables, probes)",
-                                        buckets=buckets, sum_value=stats.evaluation_seconds)
+                                        buckets=_cumulative(EVALUATION_BUCKETS, stats.evaluation_counts),
+                                        sum_value=stats.evaluation_seconds)
         failures = CounterMetricFamily("tollgate_engine_errors",
                                        "Engine evaluations that failed (each answered 503, never allow)",
                                        labels=["code"])
@@ -157,6 +168,15 @@ class BrokerCollector(Collector):
                                        "Requests answered 401, charged to their client address")
         failures.add_metric([], limiter.auth_failures)
         return [limited, failures]
+
+
+def _cumulative(bounds: tuple[float, ...], counts: list[int]) -> list[tuple[str, float]]:
+    """Prometheus buckets (cumulative, ``+Inf`` last) from per-bucket counts."""
+    out, total = [], 0
+    for bound, count in zip((*map(str, bounds), "+Inf"), list(counts), strict=True):
+        total += count
+        out.append((bound, float(total)))
+    return out
 
 
 def registry_for(state: Any) -> CollectorRegistry:

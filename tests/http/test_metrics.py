@@ -68,6 +68,10 @@ def test_decisions_are_counted_by_outcome_source_and_reason(broker: InProcess) -
     assert delta("tollgate_decisions_total", allow="false", source="cache") == 2
     assert delta("tollgate_decision_reasons_total", code="RESIDENCY_VIOLATION") == 3  # decisions, not reasons
     assert delta("tollgate_engine_evaluation_seconds_count") == 2  # the two misses
+    assert delta("tollgate_preflight_responses_total", status="200") == 5
+    assert delta("tollgate_preflight_duration_seconds_count") == 5
+    assert delta("tollgate_preflight_duration_seconds_bucket", le="+Inf") == 5
+    assert 0 < delta("tollgate_preflight_duration_seconds_sum") < 5
     assert after[("tollgate_policy_loaded", ())] == 1
     assert after[("tollgate_audit_status", (("status", "ok"),))] == 1
     assert after[("tollgate_audit_sequenced_records", ())] >= 5
@@ -82,8 +86,12 @@ def test_rate_limited_requests_are_counted(broker: InProcess) -> None:
     greedy = broker.auth("gateway", subject="metrics-greedy")
     statuses = [broker.client.post("/v1/preflight", json=ALLOWED, headers=greedy).status_code for _ in range(35)]
     assert statuses.count(429) >= 5
-    after = scrape(broker)[("tollgate_rate_limited_total", (("bucket", "principal"),))]
-    assert after - before == statuses.count(429)
+    after = scrape(broker)
+    assert after[("tollgate_rate_limited_total", (("bucket", "principal"),))] - before == statuses.count(429)
+    assert after[("tollgate_preflight_responses_total", (("status", "429"),))] >= statuses.count(429)
+    bad = broker.client.post("/v1/preflight", json={"tenant": 1}, headers=broker.auth("gateway", subject="m-422"))
+    assert bad.status_code == 422
+    assert scrape(broker)[("tollgate_preflight_responses_total", (("status", "422"),))] >= 1
 
 
 class _Engine:
