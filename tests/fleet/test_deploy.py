@@ -71,6 +71,14 @@ def test_kubernetes_manifests() -> None:
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert container["env"][0]["valueFrom"]["secretKeyRef"]["name"] == "tollgate-db"
     assert ("Service", "tollgate-broker") in broker
+    # The ServiceMonitor scrapes the Service's named port with a monitor-role bearer token.
+    (monitor,) = load_all("k8s/servicemonitor.yaml")
+    (endpoint,) = monitor["spec"]["endpoints"]
+    service = broker[("Service", "tollgate-broker")]
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]} and endpoint["path"] == "/metrics"
+    assert endpoint["authorization"] == {"type": "Bearer",
+                                         "credentials": {"name": "tollgate-monitor-token", "key": "token"}}
     conf = broker[("ConfigMap", "tollgate-broker")]["data"]
     assert conf["TOLLGATE_FLEET_SIGNING_KEY_ID"] == FleetConfig().signing_key_id
 
