@@ -49,6 +49,7 @@ class ShadowEvaluator:
         self._run: _Run | None = None
         self._lock = threading.Lock()
         self._worker: threading.Thread | None = None
+        self._closing = False
         self.dropped = 0
         service.shadow = self
 
@@ -92,10 +93,20 @@ class ShadowEvaluator:
 
     def restore(self) -> None:
         """At startup: resume a run the previous process left open."""
+        self._closing = False
         open_run = self.service.store.running_shadow()
         if open_run is not None:
             with self._lock:
                 self._attach(open_run["id"], open_run["version_id"])
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop the worker (it stores what it has counted first); the run stays open in the
+        store, so the next start resumes it."""
+        with self._lock:
+            self._closing = True
+            worker = self._worker
+        if worker is not None:
+            worker.join(timeout)
 
     # --- hot path --------------------------------------------------------------------------------
 
@@ -147,8 +158,16 @@ class ShadowEvaluator:
                     tally[1] += 1
                     log.warning("policy.shadow_eval_failed", error=str(exc))
                 self._queue.task_done()
-            if item is None or sum(c[0] for c in counts.values()) >= FLUSH_EVERY:
+            if item is None or sum(c[0] for c in counts.values()) >= FLUSH_EVERY or self._closing:
                 self._flush(pending, counts)
+            # With no run left (or the broker stopping) the worker ends, and with it this
+            # thread's engines: a regorus engine may only be freed by the thread that built it.
+            # Decided under the lock _attach holds, so a new run always finds a live worker.
+            if item is None or self._closing:
+                with self._lock:
+                    if self._closing or (self._run is None and self._queue.empty()):
+                        self._worker = None
+                        return
 
     def _flush(self, pending: dict[int, list[dict[str, Any]]], counts: dict[int, list[int]]) -> None:
         for run_id in set(pending) | set(counts):

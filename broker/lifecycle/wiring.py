@@ -40,6 +40,7 @@ class Lifecycle:
 
     def stop(self) -> None:
         self.scheduler.stop()
+        self.shadow.close()
         self.jobs.close()
 
 

@@ -142,9 +142,26 @@ def test_shadow_mode_records_disagreements_without_touching_answers(
     summary = client.get("/v1/policies/shadow", headers=_h(t["aud"])).json()
     assert summary["run"]["observed"] == 3 and summary["disagreements"] == 2
     assert summary["groups"][0]["tenant"] == suspended and summary["groups"][0]["count"] == 2
+    shadow = env.service.shadow
+    first = shadow._worker
+    assert first is not None and first.is_alive()
     stopped = client.delete("/v1/policies/shadow", headers=_h(t["alice"])).json()
     assert not stopped["running"]
     assert [a for a in env.actions() if a.startswith("shadow")] == ["shadow.start", "shadow.stop"]
+    # With no run the worker thread ends (freeing its engines on their own thread); a new run
+    # starts a new one, and closing the lifecycle ends that one too.
+    first.join(5)
+    assert not first.is_alive() and shadow._worker is None
+    assert client.post(f"/v1/policies/{v2.id}/shadow", headers=_h(t["alice"])).json()["running"]
+    inp = {"tenant": suspended, "target": target, "model": model, "subject": None, "now_ns": TIMES["now"]}
+    revision, answer = env.activator.evaluate(inp)
+    shadow.observe(inp, answer | {"policy_revision": revision})
+    shadow.flush()
+    assert client.get("/v1/policies/shadow", headers=_h(t["aud"])).json()["run"]["observed"] == 1
+    second = shadow._worker
+    assert second is not None and second is not first and second.is_alive()
+    shadow.close()
+    assert not second.is_alive()
 
 
 def test_cli_against_the_api(
