@@ -62,20 +62,17 @@ class PolicySnapshot:
     cache: DecisionCache
     engine_info: EngineInfo
     generation: int = field(default_factory=lambda: next(_generations))
-    stats: DecisionStats | None = field(default=None, compare=False, repr=False)
+    stats: DecisionStats = field(default_factory=DecisionStats, compare=False, repr=False)
 
     def evaluate(self, input: Mapping[str, Any]) -> Outcome:
         """Run the engine; any failure at all (even a Rust panic) becomes EngineFailure."""
-        stats = self.stats
-        if stats is None:
-            return self._evaluate(input)
         started = time.perf_counter()
         try:
             outcome = self._evaluate(input)
         except TollgateError as exc:
-            stats.failed(exc.code)
+            self.stats.failed(exc.code)
             raise
-        stats.evaluated(time.perf_counter() - started)
+        self.stats.evaluations.observe(time.perf_counter() - started)
         return outcome
 
     def _evaluate(self, input: Mapping[str, Any]) -> Outcome:
@@ -112,7 +109,8 @@ def build_snapshot(
     inputs: SnapshotInputs, engine_factory: Callable[[], PolicyEngine], *, cache_size: int = 100_000,
     stats: DecisionStats | None = None,
 ) -> PolicySnapshot:
-    """Load a fresh engine with ``inputs`` and probe it. Old snapshots keep their own engines."""
+    """Load a fresh engine with ``inputs`` and probe it. Old snapshots keep their own engines;
+    ``stats`` (default: the snapshot's own) counts its evaluations."""
     engine = engine_factory()
     engine.load(
         PolicyBundle(
@@ -129,7 +127,7 @@ def build_snapshot(
         catalog=CatalogIndex.from_data(inputs.data),
         cache=DecisionCache(cache_size),
         engine_info=EngineInfo(engine.name, engine.version),
-        stats=stats,
+        stats=stats or DecisionStats(),
     )
     snap.probe()
     release_thread_engine(engine)

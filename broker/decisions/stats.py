@@ -19,21 +19,30 @@ EVALUATION_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.
 DecisionKey = tuple[bool, bool, tuple[str, ...]]  # (allow, served from the cache, reason codes)
 
 
+class Histogram:
+    """Observations counted per bucket (``counts[i]``: at most ``bounds[i]``; the last: above
+    every bound) and summed: what a Prometheus histogram is made of, cumulated at scrape time."""
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)
+        self.sum = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self.bounds, value)] += 1
+        self.sum += value
+
+
 class DecisionStats:
     def __init__(self) -> None:
         self.decisions: dict[DecisionKey, int] = {}
-        self.evaluation_counts = [0] * (len(EVALUATION_BUCKETS) + 1)  # per bucket, +Inf last
-        self.evaluation_seconds = 0.0
+        self.evaluations = Histogram(EVALUATION_BUCKETS)  # seconds per engine evaluation
         self.evaluation_errors: dict[str, int] = {}  # by error code
 
     def decided(self, outcome: Outcome, cached: bool) -> None:
         key = (outcome.allow, cached, outcome.codes)
         counts = self.decisions
         counts[key] = counts.get(key, 0) + 1
-
-    def evaluated(self, seconds: float) -> None:
-        self.evaluation_counts[bisect_left(EVALUATION_BUCKETS, seconds)] += 1
-        self.evaluation_seconds += seconds
 
     def failed(self, code: str) -> None:
         self.evaluation_errors[code] = self.evaluation_errors.get(code, 0) + 1
@@ -49,10 +58,8 @@ class PreflightStats:
 
     def __init__(self) -> None:
         self.statuses: dict[int, int] = {}
-        self.counts = [0] * (len(PREFLIGHT_BUCKETS) + 1)
-        self.seconds = 0.0
+        self.durations = Histogram(PREFLIGHT_BUCKETS)
 
     def answered(self, status: int, seconds: float) -> None:
         self.statuses[status] = self.statuses.get(status, 0) + 1
-        self.counts[bisect_left(PREFLIGHT_BUCKETS, seconds)] += 1
-        self.seconds += seconds
+        self.durations.observe(seconds)

@@ -120,8 +120,12 @@ class RegorusEngine(PolicyEngine):
 
     def __init__(self) -> None:
         self._current: _Generation | None = None
-        self._serial = next(_serials)
         self._closed = False
+        self._new_serial()
+
+    def _new_serial(self) -> None:
+        """A key of its own in every thread's table, retired when this adapter is collected."""
+        self._serial = next(_serials)
         weakref.finalize(self, _retired.add, self._serial)
 
     @property
@@ -141,8 +145,7 @@ class RegorusEngine(PolicyEngine):
                 raise PolicyCompileError(NAME, _diagnostics(message)) from None
             raise EngineFailure(f"{NAME}: load failed: {message}") from None
         if self._serial in _retired:  # loaded again after close(): a fresh table entry
-            self._serial = next(_serials)
-            weakref.finalize(self, _retired.add, self._serial)
+            self._new_serial()
         _THREAD.slots[self._serial] = (gen, engine)
         self._closed = False
         self._current = gen  # the swap: a single reference assignment is atomic under the GIL

@@ -32,7 +32,7 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 import broker
-from broker.decisions.stats import EVALUATION_BUCKETS, PREFLIGHT_BUCKETS, DecisionStats, PreflightStats
+from broker.decisions.stats import DecisionStats, Histogram, PreflightStats
 from broker.security.deps import require_roles
 from broker.security.principal import Principal
 
@@ -77,10 +77,9 @@ class BrokerCollector(Collector):
                                       labels=["status"])
         for status, count in sorted(dict(stats.statuses).items()):
             answers.add_metric([str(status)], count)
-        seconds = HistogramMetricFamily(
-            "tollgate_preflight_duration_seconds",
-            "Broker time per POST /v1/preflight, from the handler's start to the answer's last byte",
-            buckets=_cumulative(PREFLIGHT_BUCKETS, stats.counts), sum_value=stats.seconds)
+        seconds = _histogram("tollgate_preflight_duration_seconds",
+                             "Broker time per POST /v1/preflight, from the handler's start to the answer's last byte",
+                             stats.durations)
         return [answers, seconds]
 
     def _decisions(self) -> list[Metric]:
@@ -103,10 +102,8 @@ class BrokerCollector(Collector):
             decisions.add_metric(list(labels), count)
         for code, count in sorted(by_code.items()):
             reasons.add_metric([code], count)
-        seconds = HistogramMetricFamily("tollgate_engine_evaluation_seconds",
-                                        "Policy engine evaluations (cache misses, routing tables, probes)",
-                                        buckets=_cumulative(EVALUATION_BUCKETS, stats.evaluation_counts),
-                                        sum_value=stats.evaluation_seconds)
+        seconds = _histogram("tollgate_engine_evaluation_seconds",
+                             "Policy engine evaluations (cache misses, routing tables, probes)", stats.evaluations)
         failures = CounterMetricFamily("tollgate_engine_errors",
                                        "Engine evaluations that failed (each answered 503, never allow)",
                                        labels=["code"])
@@ -170,13 +167,13 @@ class BrokerCollector(Collector):
         return [limited, failures]
 
 
-def _cumulative(bounds: tuple[float, ...], counts: list[int]) -> list[tuple[str, float]]:
-    """Prometheus buckets (cumulative, ``+Inf`` last) from per-bucket counts."""
-    out, total = [], 0
-    for bound, count in zip((*map(str, bounds), "+Inf"), list(counts), strict=True):
+def _histogram(name: str, text: str, histogram: Histogram) -> HistogramMetricFamily:
+    """A Prometheus histogram (cumulative buckets, ``+Inf`` last) from per-bucket counts."""
+    buckets, total = [], 0
+    for bound, count in zip((*map(str, histogram.bounds), "+Inf"), list(histogram.counts), strict=True):
         total += count
-        out.append((bound, float(total)))
-    return out
+        buckets.append((bound, float(total)))
+    return HistogramMetricFamily(name, text, buckets=buckets, sum_value=histogram.sum)
 
 
 def registry_for(state: Any) -> CollectorRegistry:

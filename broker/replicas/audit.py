@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from broker.audit.checkpoint import parse_checkpoint
 from broker.audit.integrator import TreeBuilder
-from broker.audit.keys import KEY_HISTORY_PATH, parse_key_history
+from broker.audit.keys import KEY_HISTORY_PATH, KeyPeriod, parse_key_history
 from broker.audit.log import AuditLog
 from broker.audit.note import parse_note
 from broker.audit.storage.base import LogStorage, SequenceStore
@@ -98,7 +98,7 @@ class ReplicatedAuditLog(AuditLog):
         if note is None or note == self._followed:
             return
         cp = parse_checkpoint(parse_note(note)[0])
-        self._note_key_history()  # the integrator may have rotated the log key
+        self._note_retirement(self._shared_periods())  # the integrator may have rotated the key
         self.reindex(cp.size)  # before announcing the size, so wait_published implies search
         self._builder = self._recover_tree()
         self._published_size = cp.size
@@ -157,31 +157,32 @@ class ReplicatedAuditLog(AuditLog):
                            "integrator replica (its audit health says role: integrator)",
                            code="AUDIT_NOT_INTEGRATOR")
         vkey = super().rotate_key(new_key, key_name=key_name, overlap_s=overlap_s, actor=actor)
-        self._note_key_history()
+        self._note_retirement(self._periods)
         return vkey
 
     def _load_keys(self) -> None:
         # Replicas must sign with the one log key: a replica with another key would otherwise
         # "swap it in" and close the others' key periods on every start.
-        if self.storage.exists(KEY_HISTORY_PATH):
-            _, periods = parse_key_history(parse_note(self.storage.get(KEY_HISTORY_PATH))[0])
-            mine = self._signers[0][0].vkey
-            if periods and mine not in {p.vkey for p in periods}:
-                raise BadRequest(
-                    "this replica's audit log key is not a key of the shared log; every replica "
-                    "must be configured with the same log key", details={"vkey": mine})
+        periods = self._shared_periods()
+        mine = self._signers[0][0].vkey
+        if periods and mine not in {p.vkey for p in periods}:
+            raise BadRequest(
+                "this replica's audit log key is not a key of the shared log; every replica "
+                "must be configured with the same log key", details={"vkey": mine})
         super()._load_keys()
         # A key the shared history rotated out signs only until the end of its overlap.
         ends = {p.vkey: p.not_after for p in self._periods}
         self._signers = [(s, ends.get(s.vkey) if exp is None else exp) for s, exp in self._signers]
-        self._note_key_history()
+        self._note_retirement(self._periods)
 
-    def _note_key_history(self) -> None:
-        """Remember when the shared key history ends the last of this replica's keys (None:
-        one of them is current), re-reading the history a follower does not write."""
-        periods = self._periods
-        if not self._leading and self.storage.exists(KEY_HISTORY_PATH):
-            periods = parse_key_history(parse_note(self.storage.get(KEY_HISTORY_PATH))[0])[1]
+    def _shared_periods(self) -> list[KeyPeriod]:
+        """The key periods of the shared, published key history (a follower never writes it)."""
+        if not self.storage.exists(KEY_HISTORY_PATH):
+            return []
+        return parse_key_history(parse_note(self.storage.get(KEY_HISTORY_PATH))[0])[1]
+
+    def _note_retirement(self, periods: Sequence[KeyPeriod]) -> None:
+        """Remember when ``periods`` end the last of this replica's keys (None: one is current)."""
         ends = {p.vkey: p.not_after for p in periods}
         mine = [ends.get(s.vkey) for s, _ in self._signers if s.vkey in ends]
         self._retires_at = None if not mine or None in mine else max(e for e in mine if e is not None)

@@ -119,7 +119,7 @@ def test_engine_evaluations_and_failures_are_counted() -> None:
     for failure in (RuntimeError("panic"), {"allow": 1, "reasons": []}):
         with pytest.raises(EngineFailure):
             _snapshot(_Engine(failure), stats).evaluate({})
-    assert sum(stats.evaluation_counts) == 1 and stats.evaluation_seconds > 0
+    assert sum(stats.evaluations.counts) == 1 and stats.evaluations.sum > 0
     assert stats.evaluation_errors == {"ENGINE_FAILURE": 1, "ENGINE_BAD_OUTPUT": 1}
 
 
